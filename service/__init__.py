@@ -1,0 +1,1 @@
+"""REST service over :class:`elmo.Embedder` (FastAPI); imports ``elmo``, never the reverse."""
