@@ -1,0 +1,108 @@
+"""The ``elmo`` command line.
+
+Subcommands: ``convert`` (original files → bundle), ``info`` (what a model is) and
+``similarity`` (how a word's vectors change with context, per layer).  Errors the library
+reports are printed as one line naming the file or input, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from elmo.bundle import save_bundle
+from elmo.config import to_dict
+from elmo.convert import load_original
+from elmo.embedder import Embedder
+from elmo.errors import ElmoError, InvalidInputError
+
+__all__ = ["main"]
+
+
+def _convert(args: argparse.Namespace) -> None:
+    model = load_original(args.options, args.weights)
+    out = save_bundle(model, args.output_dir)
+    print(f"wrote {out}/config.json and {out}/model.safetensors")
+
+
+def _info(args: argparse.Namespace) -> None:
+    embedder = Embedder.from_pretrained(args.model)
+    params = sum(p.numel() for p in embedder.model.parameters())
+    summary = {
+        "layers": embedder.num_layers,
+        "dim": embedder.dim,
+        "parameters": params,
+        "config": to_dict(embedder.config),
+    }
+    print(json.dumps(summary, indent=2))
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / denominator if denominator else 0.0
+
+
+def _similarity(args: argparse.Namespace) -> None:
+    sentences = [s.split() for s in args.sentences]
+    positions = []
+    for i, tokens in enumerate(sentences):
+        if args.word not in tokens:
+            raise InvalidInputError(f"sentence {i + 1} does not contain the token {args.word!r}")
+        positions.append(tokens.index(args.word))
+    vectors = Embedder.from_pretrained(args.model).embed_tokens(sentences)
+    first, first_at = vectors[0], positions[0]
+    print(f"cosine of {args.word!r} (sentence 1 vs each other sentence), per layer")
+    for other in range(1, len(sentences)):
+        at = positions[other]
+        cosines = [
+            _cosine(first[k, first_at], vectors[other][k, at]) for k in range(first.shape[0])
+        ]
+        row = "  ".join(f"layer {k}: {c:.4f}" for k, c in enumerate(cosines))
+        print(f"sentence {other + 1}: {row}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="elmo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    convert = commands.add_parser("convert", help="convert original ELMo files into a bundle")
+    convert.add_argument("options", help="original options.json")
+    convert.add_argument("weights", help="original weights.hdf5")
+    convert.add_argument("output_dir", help="bundle directory to write")
+    convert.set_defaults(run=_convert)
+
+    info = commands.add_parser("info", help="print a model's dimensions and configuration")
+    info.add_argument("--model", required=True, help="bundle directory or original-files directory")
+    info.set_defaults(run=_info)
+
+    similarity = commands.add_parser(
+        "similarity", help="per-layer cosine between a word's vectors in different sentences"
+    )
+    similarity.add_argument("--model", required=True, help="bundle or original-files directory")
+    similarity.add_argument("--word", required=True, help="the token to compare")
+    similarity.add_argument(
+        "sentences", nargs="+", help="two or more sentences, tokens separated by spaces"
+    )
+    similarity.set_defaults(run=_similarity)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "similarity" and len(args.sentences) < 2:
+        parser.error("similarity needs at least two sentences")
+    try:
+        args.run(args)
+    except ElmoError as exc:
+        print(f"elmo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

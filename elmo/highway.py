@@ -1,0 +1,29 @@
+"""Highway layers (Srivastava et al. 2015) as ELMo uses them.
+
+``y = g * relu(W_t x + b_t) + (1 - g) * x`` with gate ``g = sigmoid(W_g x + b_g)``.  In bilm-tf
+files the gate's weights are called "carry" (``W_carry``), which reads backwards: a large gate
+lets the *transformed* value through.  The activation is relu whatever the CNN's activation is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["Highway"]
+
+
+class Highway(nn.Module):
+    """``(..., F)`` → ``(..., F)``; each layer computes transform and gate in one matmul."""
+
+    def __init__(self, size: int, num_layers: int) -> None:
+        super().__init__()
+        # weight rows [0:F] are the transform, rows [F:2F] the gate
+        self.layers = nn.ModuleList(nn.Linear(size, 2 * size) for _ in range(num_layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            transform, gate = layer(x).chunk(2, dim=-1)  # each (..., F)
+            g = torch.sigmoid(gate)
+            x = g * torch.relu(transform) + (1 - g) * x
+        return x
