@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from elmo.bundle import load_bundle
+from elmo.cli import main
+from factories import ELMO_REFERENCE
+
+
+def test_convert_writes_a_loadable_bundle(tmp_path, capsys):
+    out = tmp_path / "bundle"
+    code = main(
+        [
+            "convert",
+            str(ELMO_REFERENCE / "options.json"),
+            str(ELMO_REFERENCE / "weights.hdf5"),
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "model.safetensors" in capsys.readouterr().out
+    assert load_bundle(out).config.recurrent.hidden_size == 32
+
+
+def test_convert_reports_a_bad_weights_file_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "weights.hdf5"
+    bad.write_text("garbage")
+    code = main(["convert", str(ELMO_REFERENCE / "options.json"), str(bad), str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("elmo: error: ") and str(bad) in err and err.count("\n") == 1
+
+
+def test_info_prints_dimensions(capsys):
+    assert main(["info", "--model", str(ELMO_REFERENCE)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["layers"], summary["dim"]) == (3, 32)
+
+
+def test_similarity_prints_per_layer_cosines(capsys):
+    code = main(
+        [
+            "similarity",
+            "--model",
+            str(ELMO_REFERENCE),
+            "--word",
+            "gato",
+            "El gato come pescado .",
+            "Para cambiar la rueda , levanté el auto con el gato .",
+        ]
+    )
+    assert code == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "layer 0: 1.0000" in line
+    cosines = [float(part.split(": ")[1]) for part in line.split(": ", 1)[1].split("  ")]
+    assert len(cosines) == 3 and cosines[1] < 0.999 and cosines[2] < 0.999
+
+
+def test_similarity_names_the_sentence_missing_the_word(capsys):
+    code = main(["similarity", "--model", str(ELMO_REFERENCE), "--word", "perro", "a b", "c d"])
+    assert code == 2
+    assert "sentence 1 does not contain the token 'perro'" in capsys.readouterr().err
+
+
+def test_similarity_needs_two_sentences():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["similarity", "--model", str(ELMO_REFERENCE), "--word", "a", "a b"])
+    assert exit_info.value.code == 2

@@ -1,0 +1,95 @@
+import threading
+
+import numpy as np
+import pytest
+
+from elmo.bundle import save_bundle
+from elmo.embedder import Embedder
+from elmo.errors import InvalidInputError
+from factories import ELMO_REFERENCE, random_sentences, tiny_model
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder.from_pretrained(ELMO_REFERENCE, batch_size=3)
+
+
+def test_returns_one_array_per_sentence_in_input_order(embedder):
+    sentences = random_sentences(10, 15, seed=1)
+    arrays = embedder.embed_tokens(sentences)
+    assert len(arrays) == 10
+    for array, sentence in zip(arrays, sentences, strict=True):
+        assert array.shape == (3, len(sentence), 32) and array.dtype == np.float32
+    one_by_one = [embedder.embed_tokens([s])[0] for s in sentences]
+    for batched, alone in zip(arrays, one_by_one, strict=True):
+        np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+
+
+def test_batch_size_does_not_change_results(embedder):
+    sentences = random_sentences(9, 20, seed=2)
+    small = embedder.embed_tokens(sentences)
+    large = Embedder(embedder.model, batch_size=64).embed_tokens(sentences)
+    for a, b in zip(small, large, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_empty_batch_and_empty_sentences(embedder):
+    assert embedder.embed_tokens([]) == []
+    arrays = embedder.embed_tokens([[], ["Hola", "!"], []])
+    assert arrays[0].shape == (3, 0, 32) and arrays[2].shape == (3, 0, 32)
+    assert arrays[1].shape == (3, 2, 32)
+
+
+def test_over_long_tokens_are_cut_like_the_original(embedder):
+    long_word = "x" * 48
+    a, b = embedder.embed_tokens([["the", long_word + "yyyy"], ["the", long_word]])
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ([["ok"], "not tokens"], "sentence 1: expected a list of tokens"),
+        ([["ok", 5]], "sentence 0, token 1: expected str, got int"),
+        ([["ok", ""]], "empty token"),
+        ("raw text", "expected a list of token lists"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(embedder, bad, message):
+    with pytest.raises(InvalidInputError, match=message):
+        embedder.embed_tokens(bad)
+
+
+def test_invalid_settings_are_rejected():
+    model = tiny_model()
+    with pytest.raises(InvalidInputError, match="batch_size must be >= 1"):
+        Embedder(model, batch_size=0)
+    model.stateful = True
+    with pytest.raises(InvalidInputError, match="stateless"):
+        Embedder(model)
+
+
+def test_concurrent_threads_get_the_same_vectors(embedder):
+    sentences = random_sentences(12, 12, seed=3)
+    expected = embedder.embed_tokens(sentences)
+    results: dict[int, list[np.ndarray]] = {}
+
+    def work(k: int) -> None:
+        results[k] = embedder.embed_tokens(sentences[k:] + sentences[:k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, arrays in results.items():
+        for got, want in zip(arrays, expected[k:] + expected[:k], strict=True):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_embedder_loads_a_saved_bundle(tmp_path):
+    model = tiny_model("gru")
+    save_bundle(model, tmp_path)
+    embedder = Embedder.from_pretrained(tmp_path)
+    assert (embedder.num_layers, embedder.dim) == (3, 12)
+    assert embedder.embed_tokens([["a", "b"]])[0].shape == (3, 2, 12)
