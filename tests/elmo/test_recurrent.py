@@ -125,3 +125,18 @@ def test_stateful_batch_of_another_size_keeps_other_rows():
         assert torch.equal(model.recurrent._saved["forward"][0][0][2], saved_row_two)
         layers = model(batch_to_char_ids(random_sentences(4, 5, seed=9))).layers
     assert layers.shape[1] == 4
+
+
+def test_weight_changes_after_a_no_grad_run_are_seen_by_the_next_run():
+    """The loop caches the transposed recurrent weight without autograd; it must not go stale."""
+    model = tiny_model("lstm", seed=10)
+    ids = batch_to_char_ids(random_sentences(3, 6, seed=11))
+    with torch.no_grad():
+        before = model(ids).layers
+        for param in model.recurrent.parameters():
+            param.mul_(0.5)
+        after = model(ids).layers
+    with torch.enable_grad():
+        reference = model(ids).layers.detach()  # the uncached path
+    assert not torch.allclose(before[1:], after[1:])
+    torch.testing.assert_close(after, reference, rtol=0, atol=1e-6)
