@@ -70,8 +70,7 @@ class Cell(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         batch, steps = x.shape[0], x.shape[1]
         xp = self.project_inputs(x)  # (B, T, G): all input projections in one matmul
-        # A (D, G) row-major copy: on CPU, h @ W^T runs ~2.5x faster from it than from a view.
-        w_hh_t = self.recurrent_weight().t().contiguous()
+        w_hh_t = self._recurrent_weight_t()  # (D, G)
         bias = self.loop_bias()
         active_rows = [int((lengths > t).sum()) for t in range(steps)]
         active = lengths.to(x.device).unsqueeze(0) > torch.arange(steps, device=x.device)[:, None]
@@ -94,6 +93,20 @@ class Cell(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
+
+    def _recurrent_weight_t(self) -> torch.Tensor:
+        """``W_hh^T`` as a row-major (D, G) copy: on CPU, ``h @ W^T`` runs 1.5-2.5x faster from it
+        than from a transposed view.  Without autograd the copy is cached until the weight
+        changes (in place, or by moving); with autograd it is made per call, in the graph."""
+        weight = self.recurrent_weight()
+        if torch.is_grad_enabled() and weight.requires_grad:
+            return weight.t().contiguous()
+        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+        cached = self.__dict__.get("_weight_t_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, weight.detach().t().contiguous())
+            self.__dict__["_weight_t_cache"] = cached
+        return cached[1]
 
 
 def _uniform_(params: list[nn.Parameter], hidden_size: int) -> None:
