@@ -19,9 +19,9 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elmo.config import RecurrentConfig
+from elmo.fused_rnn import run_packed
 
 __all__ = ["Cell", "build_cell"]
 
@@ -115,18 +115,6 @@ def _uniform_(params: list[nn.Parameter], hidden_size: int) -> None:
         nn.init.uniform_(p, -bound, bound)
 
 
-def _run_packed(
-    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
-) -> tuple[torch.Tensor, object]:
-    steps = x.shape[1]
-    if bool((lengths == steps).all()):
-        return rnn(x, hx)
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, final = rnn(packed, hx)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
-    return out, final
-
-
 class LSTMPCell(Cell):
     """ELMo's LSTM with projection: memory cell clipped to ±cell_clip, projection to ±proj_clip.
 
@@ -171,7 +159,7 @@ class LSTMPCell(Cell):
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         h, c = state
-        out, (h_n, c_n) = _run_packed(self.rnn, x, lengths, (h.unsqueeze(0), c.unsqueeze(0)))
+        out, (h_n, c_n) = run_packed(self.rnn, x, lengths, (h.unsqueeze(0), c.unsqueeze(0)))
         return out, (h_n[0], c_n[0])
 
 
@@ -270,7 +258,7 @@ class FusedCell(Cell):
         return self.rnn.bias_hh_l0  # GRU: must stay with h (the reset gate multiplies it)
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
-        out, h_n = _run_packed(self.rnn, x, lengths, state[0].unsqueeze(0))
+        out, h_n = run_packed(self.rnn, x, lengths, state[0].unsqueeze(0))
         return out, (h_n[0],)
 
 

@@ -9,7 +9,8 @@ float rounding:
   once per filter and joins the max wherever the full 50-slot convolution would have seen one.
 - With the kernels of every width zero-padded to the widest one, all filters read the same
   windows, so the whole bank is one matrix product over unfolded windows instead of one
-  convolution per width (the widest convolution used to dominate).
+  convolution per width (the widest convolution used to dominate).  A matrix product also keeps
+  GPU results in full fp32 (cuDNN convolutions default to TF32).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class CharCNN(nn.Module):
             for width, count in config.filters
         )
         self.widest = max(width for width, _ in config.filters)
+        widths = [width for width, count in config.filters for _ in range(count)]
+        self.register_buffer("filter_widths", torch.tensor(widths), persistent=False)  # (F,)
         self.activation = torch.relu if config.activation == "relu" else torch.tanh
 
     def _bank(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,28 +63,40 @@ class CharCNN(nn.Module):
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
         # char_ids: (N, W) with W = 50
         used = ((char_ids != 0) & (char_ids != PADDING_CHAR_ID)).any(0)  # (W,)
-        starts = max(int(used.nonzero().max()) + 1 if bool(used.any()) else 1, 1)
-        if starts + self.widest > MAX_CHARS:
-            # a word of >= 50 - w_max slots: some filters have no all-padding window
-            return self._forward_per_width(char_ids)
+        longest = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
+        if longest + self.widest <= MAX_CHARS:
+            # every word has windows wholly in padding, for every width
+            return self._pooled(char_ids, starts=longest, with_pad_window=True)
+        # a word of more than 50 - w_max slots: all 50 slots, and for each width only the window
+        # starts that fit in them (rare: words of over 42 bytes)
+        return self._pooled(char_ids, starts=MAX_CHARS, with_pad_window=False)
+
+    def _pooled(self, char_ids: torch.Tensor, starts: int, with_pad_window: bool) -> torch.Tensor:
+        """Max over window starts ``0 .. starts-1`` of every filter, then bias and activation."""
         weight, bias = self._bank()
-        pad = self.char_embedding.weight[PADDING_CHAR_ID]  # (E,)
-        # every word here has a window wholly in padding; its value per filter, less bias: (F,)
-        pad_window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, -1) @ weight
+        span = starts + self.widest - 1
+        if span > MAX_CHARS:  # slots past 50 only meet zero-padded kernel columns
+            char_ids = functional.pad(char_ids, (0, span - MAX_CHARS), value=PADDING_CHAR_ID)
+        # window start s of a width-w filter exists in the 50-slot convolution iff s + w <= 50
+        outside = None
+        if starts + self.widest > MAX_CHARS + 1:
+            s = torch.arange(starts, device=char_ids.device).unsqueeze(1)  # (starts, 1)
+            outside = s + self.filter_widths > MAX_CHARS  # (starts, F)
         budget = _SCORE_BUDGET["cpu" if char_ids.device.type == "cpu" else "other"]
         chunk = max(1, budget // (starts * weight.shape[1]))
         pieces = []
         for lo in range(0, char_ids.shape[0], chunk):
-            ids = char_ids[lo : lo + chunk, : starts + self.widest - 1]
-            chars = self.char_embedding(ids).transpose(1, 2)  # (n, E, starts + w_max - 1)
+            chars = self.char_embedding(char_ids[lo : lo + chunk, :span]).transpose(1, 2)
             windows = chars.unfold(2, self.widest, 1).transpose(1, 2)  # (n, starts, E, w_max)
-            pooled = (windows.flatten(2) @ weight).amax(dim=1)  # (n, F)
-            # the bias joins after the max: fl(x + b) is monotonic in x, so this is exact
-            pieces.append(self.activation(torch.maximum(pooled, pad_window) + bias))
-        return torch.cat(pieces) if pieces else bias.new_zeros(0, bias.shape[0])  # (N, F)
-
-    def _forward_per_width(self, char_ids: torch.Tensor) -> torch.Tensor:
-        """Plain 50-slot convolutions, for batches with words that fill (nearly) all slots."""
-        chars = self.char_embedding(char_ids).transpose(1, 2)  # (N, E, W)
-        features = [conv(chars).amax(dim=-1) for conv in self.convolutions]  # (N, C) each
-        return self.activation(torch.cat(features, dim=-1))  # (N, F)
+            scores = windows.flatten(2) @ weight  # (n, starts, F)
+            if outside is not None:
+                scores = scores.masked_fill(outside, float("-inf"))
+            pieces.append(scores.amax(dim=1))  # (n, F)
+        pooled = torch.cat(pieces) if pieces else bias.new_zeros(0, bias.shape[0])
+        if with_pad_window:
+            pad = self.char_embedding.weight[PADDING_CHAR_ID]  # (E,)
+            # value of a window wholly in padding, per filter, without bias: (F,)
+            pad_window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, -1) @ weight
+            pooled = torch.maximum(pooled, pad_window)
+        # the bias joins after the max: fl(x + b) is monotonic in x, so this is exact
+        return self.activation(pooled + bias)  # (N, F)

@@ -1,0 +1,67 @@
+"""Running PyTorch's fused RNN kernels (cuDNN on GPU, oneDNN/ATen on CPU) on padded batches.
+
+The recurrent cells keep their parameters in ``nn.LSTM``/``nn.GRU``/``nn.RNN`` modules so that
+these kernels can run them.  Two details matter for ELMo: rows of different lengths are packed, so
+each row's final state is the one at its own last unit, and fp32 models run in full fp32 on GPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["full_fp32_cudnn", "run_packed"]
+
+_tf32_lock = threading.Lock()
+_tf32_users = 0
+_tf32_saved = True
+
+
+@contextmanager
+def full_fp32_cudnn(x: torch.Tensor) -> Iterator[None]:
+    """cuDNN runs fp32 RNNs in TF32 by default, which moves results by ~1e-4 depending on the
+    batch; an fp32 model must give the same vectors whatever its batch, so TF32 is off for it.
+    (Under autocast the kernel runs in bf16/fp16 anyway.)  The switch is global, so concurrent
+    callers share it: the first one in turns TF32 off, the last one out restores the setting."""
+    global _tf32_users, _tf32_saved
+    if not (x.is_cuda and x.dtype == torch.float32 and not torch.is_autocast_enabled()):
+        yield
+        return
+    with _tf32_lock:
+        if _tf32_users == 0:
+            _tf32_saved = torch.backends.cudnn.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
+        _tf32_users += 1
+    try:
+        yield
+    finally:
+        with _tf32_lock:
+            _tf32_users -= 1
+            if _tf32_users == 0:
+                torch.backends.cudnn.allow_tf32 = _tf32_saved
+
+
+def run_packed(
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
+) -> tuple[torch.Tensor, object]:
+    """Run ``rnn`` over ``x`` (B, T, Din) with per-row ``lengths`` (CPU); outputs past a row's
+    length are 0 and the final state is each row's state at its last unit."""
+    with full_fp32_cudnn(x):
+        return _run_packed_kernel(rnn, x, lengths, hx)
+
+
+def _run_packed_kernel(
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
+) -> tuple[torch.Tensor, object]:
+    steps = x.shape[1]
+    if bool((lengths == steps).all()):
+        return rnn(x, hx)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, final = rnn(packed, hx)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+    return out, final
