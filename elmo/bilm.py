@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from elmo.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
+from elmo.chars import BOS_CHAR_IDS, EOS_CHAR_IDS, MAX_CHARS, PADDING_CHAR_ID
 from elmo.config import ModelConfig
 from elmo.errors import InvalidInputError
 from elmo.lm_head import LMHead, LMLoss
@@ -31,8 +31,23 @@ class BiLMOutput:
     mask: torch.Tensor
 
 
+def check_char_ids(char_ids: torch.Tensor) -> None:
+    """Reject tensors that are not a batch of char ids, before an embedding fails on them."""
+    if not isinstance(char_ids, torch.Tensor):
+        raise InvalidInputError(f"char ids must be a tensor, got {type(char_ids).__name__}")
+    if char_ids.dim() != 3 or char_ids.shape[-1] != MAX_CHARS:
+        raise InvalidInputError(
+            f"char ids must have shape (batch, tokens, {MAX_CHARS}), got {tuple(char_ids.shape)}"
+        )
+    if char_ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise InvalidInputError(f"char ids must be integers, got {char_ids.dtype}")
+    if char_ids.numel() and (int(char_ids.min()) < 0 or int(char_ids.max()) > PADDING_CHAR_ID):
+        raise InvalidInputError(f"char ids must lie in 0..{PADDING_CHAR_ID}")
+
+
 def mask_and_lengths(char_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask (B, T) and lengths (B,) of a char-id batch; tokens must be left-aligned."""
+    check_char_ids(char_ids)
     mask = char_ids.gt(0).any(-1)  # (B, T)
     lengths = mask.sum(-1)  # (B,)
     steps = torch.arange(char_ids.shape[1], device=char_ids.device)
@@ -101,5 +116,16 @@ class BiLM(nn.Module):
         if self.lm_head is None:
             raise InvalidInputError("this model has no LM head (vocab_size is null)")
         _, lengths = mask_and_lengths(char_ids)
+        if unit_ids.shape != char_ids.shape[:2]:
+            raise InvalidInputError(
+                f"unit ids have shape {tuple(unit_ids.shape)}, char ids {tuple(char_ids.shape[:2])}"
+            )
+        if char_ids.shape[0] == 0 or int(lengths.min()) < 2:
+            raise InvalidInputError("every sequence needs at least 2 units (<S> ... </S>)")
+        unit_ids = unit_ids.to(char_ids.device)
+        if int(unit_ids.min()) < 0 or int(unit_ids.max()) >= self.lm_head.softmax.out_features:
+            raise InvalidInputError(
+                f"unit ids must lie in 0..{self.lm_head.softmax.out_features - 1}"
+            )
         _, forward, backward = self.encode(char_ids, lengths)
         return self.lm_head.loss(forward[-1], backward[-1], unit_ids, lengths)

@@ -17,32 +17,73 @@ from typing import Any
 from elmo.bilm import BiLM
 from elmo.config import ModelConfig, from_dict, to_dict
 from elmo.errors import ConfigError, WeightFileError
+from elmo.tokenization import SentencePieceUnits
 
-__all__ = ["FORMAT_VERSION", "load_bundle", "load_model", "save_bundle"]
+__all__ = ["FORMAT_VERSION", "load_bundle", "load_model", "load_tokenizer", "save_bundle"]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 ORIGINAL_FILES = ("options.json", "weights.hdf5")
+TOKENIZER_FILE = "tokenizer.model"
+CARD_FILE = "MODEL_CARD.md"
 
 
-def save_bundle(model: BiLM, directory: str | Path, include_lm_head: bool = True) -> Path:
-    """Write ``model`` as a bundle; without the LM head when serving needs no softmax."""
-    from safetensors.torch import save_file
+def save_bundle(
+    model: BiLM,
+    directory: str | Path,
+    include_lm_head: bool = True,
+    tokenizer: SentencePieceUnits | None = None,
+    model_card: str | None = None,
+) -> Path:
+    """Write ``model`` as a bundle; without the LM head when serving needs no softmax.
+
+    With a sentencepiece ``tokenizer`` the model reads its pieces (``tokenizer.model``);
+    without one it reads words, as original ELMo models do.
+    """
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_bundle(model, directory, include_lm_head, tokenizer, model_card)
+    except OSError as exc:
+        raise WeightFileError(f"{directory}: cannot write the bundle: {exc}") from None
+    return directory
+
+
+def _write_bundle(
+    model: BiLM,
+    directory: Path,
+    include_lm_head: bool,
+    tokenizer: SentencePieceUnits | None,
+    model_card: str | None,
+) -> None:
+    from safetensors.torch import save_file
+
     config = model.config
     state = model.state_dict()
     if not include_lm_head:
         config = dataclasses.replace(config, vocab_size=None)
         state = {k: v for k, v in state.items() if not k.startswith("lm_head.")}
-    document: dict[str, Any] = {"format_version": FORMAT_VERSION, "model": to_dict(config)}
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    document: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model": to_dict(config),
+        "tokenizer": {"type": "words"}
+        if tokenizer is None
+        else {"type": "sentencepiece", "file": TOKENIZER_FILE},
+    }
+    if tokenizer is not None:
+        tokenizer.save(directory / TOKENIZER_FILE)
+    if model_card is not None:
+        (directory / CARD_FILE).write_text(model_card, encoding="utf-8")
+    # float32 whatever the model was cast to: a bundle always loads into a fresh fp32 model
+    tensors = {
+        k: (v.detach().float() if v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in state.items()
+    }
     _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
     text = json.dumps(document, indent=2) + "\n"
     _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return directory
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -51,7 +92,7 @@ def _atomic_write(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_config(directory: Path) -> ModelConfig:
+def _read_document(directory: Path) -> dict[str, Any]:
     path = directory / CONFIG_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -62,10 +103,31 @@ def read_config(directory: Path) -> ModelConfig:
         raise WeightFileError(
             f"{path}: format_version is {found!r}, this library reads {FORMAT_VERSION}"
         )
+    unknown = sorted(set(document) - {"format_version", "model", "tokenizer"})
+    if unknown:
+        raise WeightFileError(f"{path}: unknown key(s) {unknown}")
+    return document
+
+
+def read_config(directory: Path) -> ModelConfig:
+    document = _read_document(directory)
     try:
         return from_dict(ModelConfig, document.get("model"), where="model")
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{directory / CONFIG_FILE}: {exc}") from None
+
+
+def load_tokenizer(path: str | Path) -> SentencePieceUnits | None:
+    """The bundle's sentencepiece units, or None for a model that reads words."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).exists():
+        return None  # original options.json + weights.hdf5: words
+    spec = _read_document(path).get("tokenizer", {"type": "words"})
+    if spec == {"type": "words"}:
+        return None
+    if not isinstance(spec, dict) or spec.get("type") != "sentencepiece" or "file" not in spec:
+        raise WeightFileError(f"{path / CONFIG_FILE}: unsupported tokenizer entry {spec!r}")
+    return SentencePieceUnits.load(path / str(spec["file"]))
 
 
 def load_bundle(directory: str | Path) -> BiLM:

@@ -58,22 +58,37 @@ class Cell(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, state: State, use_fused: bool = True
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        state: State,
+        use_fused: bool = True,
+        device_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
-        # x: (B, T, Din); lengths: (B,) int64 on CPU, each >= 1
+        # x: (B, T, Din); lengths: (B,) int64 on CPU, each >= 1; device_lengths: the same on x's
+        # device (given by callers that already moved it without a host sync)
         if use_fused and self.can_fuse():
             return self.fused(x, lengths, state)
-        return self.loop(x, lengths, state)
+        if device_lengths is None:
+            device_lengths = lengths.to(x.device)
+        return self.loop(x, lengths, device_lengths, state)
 
     def loop(
-        self, x: torch.Tensor, lengths: torch.Tensor, state: State
+        self, x: torch.Tensor, lengths: torch.Tensor, device_lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         batch, steps = x.shape[0], x.shape[1]
         xp = self.project_inputs(x)  # (B, T, G): all input projections in one matmul
-        w_hh_t = self._recurrent_weight_t()  # (D, G)
+        # A (D, G) row-major copy: on CPU, h @ W^T runs 1.5-2.5x faster from it than from a
+        # transposed view.  Under autocast it is cast once here rather than at every step.
+        w_hh_t = self.recurrent_weight().t().contiguous()
         bias = self.loop_bias()
+        if torch.is_autocast_enabled(x.device.type):
+            dtype = torch.get_autocast_dtype(x.device.type)
+            w_hh_t, bias = w_hh_t.to(dtype), bias.to(dtype)
         active_rows = [int((lengths > t).sum()) for t in range(steps)]
-        active = lengths.to(x.device).unsqueeze(0) > torch.arange(steps, device=x.device)[:, None]
+        active = (
+            device_lengths.unsqueeze(0) > torch.arange(steps, device=x.device)[:, None]
+        )  # (T, B)
         outputs = []
         for t in range(steps):
             new_state = self.step(xp[:, t], torch.addmm(bias, state[0], w_hh_t), state)
@@ -94,25 +109,25 @@ class Cell(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
 
-    def _recurrent_weight_t(self) -> torch.Tensor:
-        """``W_hh^T`` as a row-major (D, G) copy: on CPU, ``h @ W^T`` runs 1.5-2.5x faster from it
-        than from a transposed view.  Without autograd the copy is cached until the weight
-        changes (in place, or by moving); with autograd it is made per call, in the graph."""
-        weight = self.recurrent_weight()
-        if torch.is_grad_enabled() and weight.requires_grad:
-            return weight.t().contiguous()
-        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
-        cached = self.__dict__.get("_weight_t_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, weight.detach().t().contiguous())
-            self.__dict__["_weight_t_cache"] = cached
-        return cached[1]
-
 
 def _uniform_(params: list[nn.Parameter], hidden_size: int) -> None:
     bound = 1.0 / math.sqrt(hidden_size)
     for p in params:
         nn.init.uniform_(p, -bound, bound)
+
+
+def _clip(x: torch.Tensor, limit: float | None) -> torch.Tensor:
+    return x if limit is None else x.clamp(-limit, limit)
+
+
+def _lstm_output(
+    o: torch.Tensor, c: torch.Tensor, weight_hr: torch.Tensor | None, proj_clip: float | None
+) -> torch.Tensor:
+    """``h = o * tanh(c)`` (B, H), projected to (B, D) and clipped when the cell projects."""
+    h = o * torch.tanh(c)
+    if weight_hr is None:
+        return h
+    return _clip(torch.nn.functional.linear(h, weight_hr), proj_clip)
 
 
 class LSTMPCell(Cell):
@@ -147,15 +162,9 @@ class LSTMPCell(Cell):
     def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
         c = state[1]  # (B, H)
         i, f, g, o = (xp + hp).chunk(4, dim=1)  # (B, H) each
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        if self.cell_clip is not None:
-            c = c.clamp(-self.cell_clip, self.cell_clip)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        if self.rnn.proj_size:
-            h = torch.nn.functional.linear(h, self.rnn.weight_hr_l0)  # (B, D)
-            if self.proj_clip is not None:
-                h = h.clamp(-self.proj_clip, self.proj_clip)
-        return h, c
+        c = _clip(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), self.cell_clip)
+        weight_hr = self.rnn.weight_hr_l0 if self.rnn.proj_size else None
+        return _lstm_output(torch.sigmoid(o), c, weight_hr, self.proj_clip), c
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         h, c = state
@@ -190,17 +199,6 @@ class OwnWeightsLSTM(Cell):
     def loop_bias(self) -> torch.Tensor:
         return self.bias
 
-    def _output(self, o: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        h = o * torch.tanh(c)  # (B, H)
-        if self.weight_hr is not None:
-            h = torch.nn.functional.linear(h, self.weight_hr)  # (B, D)
-            if self.proj_clip is not None:
-                h = h.clamp(-self.proj_clip, self.proj_clip)
-        return h
-
-    def _clip(self, c: torch.Tensor) -> torch.Tensor:
-        return c if self.cell_clip is None else c.clamp(-self.cell_clip, self.cell_clip)
-
 
 class PeepholeLSTMCell(OwnWeightsLSTM):
     """LSTM whose gates also read the memory cell (Gers & Schmidhuber 2000; TF ``use_peepholes``).
@@ -219,8 +217,8 @@ class PeepholeLSTMCell(OwnWeightsLSTM):
         i, f, g, o = (xp + hp).chunk(4, dim=1)  # (B, H) each
         w_i, w_f, w_o = self.peephole
         c = torch.sigmoid(f + w_f * c) * c + torch.sigmoid(i + w_i * c) * torch.tanh(g)
-        c = self._clip(c)
-        return self._output(torch.sigmoid(o + w_o * c), c), c
+        c = _clip(c, self.cell_clip)
+        return _lstm_output(torch.sigmoid(o + w_o * c), c, self.weight_hr, self.proj_clip), c
 
 
 class CIFGCell(OwnWeightsLSTM):
@@ -232,8 +230,8 @@ class CIFGCell(OwnWeightsLSTM):
         c = state[1]
         f, g, o = (xp + hp).chunk(3, dim=1)  # (B, H) each
         forget = torch.sigmoid(f)
-        c = self._clip(forget * c + (1 - forget) * torch.tanh(g))
-        return self._output(torch.sigmoid(o), c), c
+        c = _clip(forget * c + (1 - forget) * torch.tanh(g), self.cell_clip)
+        return _lstm_output(torch.sigmoid(o), c, self.weight_hr, self.proj_clip), c
 
 
 class FusedCell(Cell):

@@ -60,10 +60,13 @@ class CharCNN(nn.Module):
         weight = torch.cat(kernels).flatten(1).t().contiguous()  # (E * w_max, F), E-major
         return weight, torch.cat([c.bias for c in self.convolutions])
 
-    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        # char_ids: (N, W) with W = 50
-        used = ((char_ids != 0) & (char_ids != PADDING_CHAR_ID)).any(0)  # (W,)
-        longest = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
+    def forward(self, char_ids: torch.Tensor, longest: int | None = None) -> torch.Tensor:
+        # char_ids: (N, W) with W = 50.  ``longest``: the most slots any unit uses, when the caller
+        # knows it (training does, from its vocabulary); otherwise it is read off the ids, which
+        # costs a host sync on a GPU.
+        if longest is None:
+            used = ((char_ids != 0) & (char_ids != PADDING_CHAR_ID)).any(0)  # (W,)
+            longest = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
         if longest + self.widest <= MAX_CHARS:
             # every word has windows wholly in padding, for every width
             return self._pooled(char_ids, starts=longest, with_pad_window=True)

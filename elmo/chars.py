@@ -26,6 +26,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "PADDING_CHAR_ID",
     "batch_to_char_ids",
+    "bytes_to_char_ids",
     "token_to_char_ids",
     "validate_sentences",
 ]
@@ -56,8 +57,12 @@ def token_to_char_ids(token: str) -> list[int]:
         return list(BOS_CHAR_IDS)
     if token == EOS_TOKEN:
         return list(EOS_CHAR_IDS)
-    data = token.encode("utf-8")[:MAX_TOKEN_BYTES]
-    ids = [_BOW_CHAR, *data, _EOW_CHAR]
+    return bytes_to_char_ids(token.encode("utf-8"))
+
+
+def bytes_to_char_ids(data: bytes) -> list[int]:
+    """The 50 char ids of a unit given as raw bytes (cut to 48)."""
+    ids = [_BOW_CHAR, *data[:MAX_TOKEN_BYTES], _EOW_CHAR]
     ids.extend([_PAD_CHAR] * (MAX_CHARS - len(ids)))
     return [i + 1 for i in ids]
 

@@ -38,6 +38,9 @@ def config_from_options(options: dict[str, Any]) -> ModelConfig:
     """Our config for an original ``options.json`` (published inference options)."""
     try:
         cnn, lstm = options["char_cnn"], options["lstm"]
+        if int(lstm["projection_dim"]) >= int(lstm["dim"]):
+            # bilm-tf then still has a W_P_0 projection, which our LSTM without one would drop
+            raise ConfigError("lstm.projection_dim must be smaller than lstm.dim")
         return ModelConfig(
             char_cnn=CharCNNConfig(
                 embedding_dim=int(cnn["embedding"]["dim"]),

@@ -8,7 +8,7 @@ each row's final state is the one at its own last unit, and fp32 models run in f
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -51,16 +51,40 @@ def run_packed(
 ) -> tuple[torch.Tensor, object]:
     """Run ``rnn`` over ``x`` (B, T, Din) with per-row ``lengths`` (CPU); outputs past a row's
     length are 0 and the final state is each row's state at its last unit."""
+    if torch.is_autocast_enabled(x.device.type):
+        return _run_in_autocast_dtype(rnn, x, lengths, hx)
     with full_fp32_cudnn(x):
         return _run_packed_kernel(rnn, x, lengths, hx)
 
 
-def _run_packed_kernel(
+def _run_in_autocast_dtype(
     rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
+) -> tuple[torch.Tensor, object]:
+    """Run the kernel in exactly the autocast dtype.  CUDA autocast would run cuDNN RNNs in fp16
+    even under a bf16 autocast (fp16 gradients, no loss scaler); casting weights and inputs
+    ourselves keeps bf16 bf16.  The casts stay in the graph, so gradients reach the fp32
+    parameters."""
+    dtype = torch.get_autocast_dtype(x.device.type)
+    weights = {name: p.to(dtype) for name, p in rnn.named_parameters()}
+    cast = lambda t: t.to(dtype)  # noqa: E731
+    hx = tuple(map(cast, hx)) if isinstance(hx, tuple) else cast(hx)
+
+    def call(inputs: object, state: object) -> tuple[object, object]:
+        return torch.func.functional_call(rnn, weights, (inputs, state))
+
+    with torch.autocast(x.device.type, enabled=False):
+        return _run_packed_kernel(call, cast(x), lengths, hx)
+
+
+def _run_packed_kernel(
+    rnn: Callable[[object, object], tuple[object, object]],
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    hx: object,
 ) -> tuple[torch.Tensor, object]:
     steps = x.shape[1]
     if bool((lengths == steps).all()):
-        return rnn(x, hx)
+        return rnn(x, hx)  # type: ignore[return-value]
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, final = rnn(packed, hx)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)

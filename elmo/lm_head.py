@@ -54,3 +54,24 @@ class LMHead(nn.Module):
         fwd = functional.cross_entropy(self(forward_top[:, :-1][scored]), unit_ids[:, 1:][scored])
         bwd = functional.cross_entropy(self(backward_top[:, 1:][scored]), unit_ids[:, :-1][scored])
         return LMLoss(forward=fwd, backward=bwd, count=int(scored.sum()))
+
+    def summed_losses(
+        self,
+        forward_top: torch.Tensor,
+        backward_top: torch.Tensor,
+        forward_targets: torch.Tensor,
+        backward_targets: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed forward and backward cross-entropies, for training without host syncs.
+
+        forward_top, backward_top: (B, T, D); targets (B, T - 1), -100 where nothing is
+        predicted.  The forward top at t is scored against ``forward_targets[:, t]`` (unit
+        t + 1), the backward top at t + 1 against ``backward_targets[:, t]`` (unit t).
+        """
+        vocab = self.softmax.out_features
+        fwd = self(forward_top[:, :-1]).reshape(-1, vocab)  # (B·(T-1), V)
+        bwd = self(backward_top[:, 1:]).reshape(-1, vocab)
+        return (
+            functional.cross_entropy(fwd, forward_targets.reshape(-1), reduction="sum"),
+            functional.cross_entropy(bwd, backward_targets.reshape(-1), reduction="sum"),
+        )

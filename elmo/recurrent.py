@@ -14,12 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from elmo.cells import Cell, build_cell
+from elmo.cells import Cell, State, build_cell
 from elmo.config import RecurrentConfig
 
 __all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
-
-State = tuple[torch.Tensor, ...]
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -30,6 +28,13 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     index = torch.where(t < n, n - 1 - t, t)  # (B, T)
     index = index.view(batch, steps, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, index)
+
+
+def _to_device(lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy CPU lengths to ``device`` without making the host wait for the GPU queue."""
+    if device.type != "cuda":
+        return lengths.to(device)
+    return lengths.pin_memory().to(device, non_blocking=True)
 
 
 class RecurrentLayer(nn.Module):
@@ -46,9 +51,14 @@ class RecurrentLayer(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, state: State, use_fused: bool = True
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        state: State,
+        use_fused: bool = True,
+        device_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
-        out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
+        out, state = self.cell(x, lengths, state, use_fused, device_lengths)  # (B, T, H or D)
         if self.output_projection is not None:
             out = self.output_projection(out)  # (B, T, D); padding stays 0 (no bias)
         return out, state
@@ -75,13 +85,14 @@ class RecurrentStack(nn.Module):
         lengths: torch.Tensor,
         states: list[State] | None = None,
         use_fused: bool = True,
+        device_lengths: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[State]]:
         # x: (B, T, D) → one (B, T, D) output per layer
         if states is None:
             states = self.initial_states(x.shape[0], x)
         outputs, finals = [], []
         for k, (layer, state) in enumerate(zip(self.layers, states, strict=True)):
-            out, final = layer(self.dropout(x), lengths, state, use_fused)
+            out, final = layer(self.dropout(x), lengths, state, use_fused, device_lengths)
             if k > 0 and self.residual:
                 out = out + x
             outputs.append(out)
@@ -110,16 +121,18 @@ class BiRecurrent(nn.Module):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         # x: (B, T, D); lengths: (B,) >= 1 → per layer (B, T, D) forward and backward outputs
         lengths = lengths.cpu()
+        on_device = _to_device(lengths, x.device)
         fwd, fwd_final = self.forward_stack(
-            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused
+            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused, on_device
         )
         bwd_reversed, bwd_final = self.backward_stack(
-            reverse_padded(x, lengths),
+            reverse_padded(x, on_device),
             lengths,
             self._initial("backward", self.backward_stack, x),
             self.use_fused,
+            on_device,
         )
-        bwd = [reverse_padded(out, lengths) for out in bwd_reversed]
+        bwd = [reverse_padded(out, on_device) for out in bwd_reversed]
         if self.stateful:
             self._save("forward", fwd_final)
             self._save("backward", bwd_final)
@@ -149,7 +162,7 @@ class BiRecurrent(nn.Module):
             for old, new in zip(previous, finals, strict=True):
                 rows = new[0].shape[0]
                 merged.append(
-                    tuple(torch.cat([n, o[rows:]]) for n, o in zip(new, old, strict=True))
+                    tuple(torch.cat([n, o[rows:].to(n)]) for n, o in zip(new, old, strict=True))
                 )
             finals = merged
         self._saved[name] = finals

@@ -30,5 +30,9 @@ class TokenEncoder(nn.Module):
         leading = char_ids.shape[:-1]
         flat = char_ids.reshape(-1, char_ids.shape[-1])  # (N, W)
         unique, inverse = torch.unique(flat, dim=0, return_inverse=True)  # (U, W), (N,)
-        vectors = self.projection(self.highway(self.char_cnn(unique)))  # (U, D)
-        return vectors[inverse].reshape(*leading, -1)  # (..., D)
+        vectors = self.encode_units(unique)[inverse]  # (N, D)
+        return vectors.reshape(*leading, self.projection.out_features)  # (..., D)
+
+    def encode_units(self, char_ids: torch.Tensor, longest: int | None = None) -> torch.Tensor:
+        """``(U, 50)`` char ids of distinct units → ``(U, D)``; ``longest`` as in CharCNN."""
+        return self.projection(self.highway(self.char_cnn(char_ids, longest)))

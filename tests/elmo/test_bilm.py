@@ -33,6 +33,29 @@ def test_empty_sentences_give_zero_length_outputs():
     model = tiny_model()
     output = model(batch_to_char_ids([[], []]))
     assert output.layers.shape == (3, 2, 0, 12)
+    assert output.mask.shape == (2, 0)
+
+
+@pytest.mark.parametrize("cell", ALL_CELLS)
+def test_a_batch_of_no_sentences_gives_empty_layers(cell):
+    output = tiny_model(cell)(batch_to_char_ids([]))
+    assert output.layers.shape == (3, 0, 0, 12) and output.mask.shape == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: [[1, 2]], "must be a tensor"),
+        (lambda: torch.zeros(2, 50, dtype=torch.long), r"shape \(batch, tokens, 50\)"),
+        (lambda: torch.zeros(1, 2, 40, dtype=torch.long), r"shape \(batch, tokens, 50\)"),
+        (lambda: torch.zeros(1, 2, 50), "must be integers"),
+        (lambda: torch.full((1, 2, 50), 262), "must lie in 0..261"),
+        (lambda: torch.full((1, 2, 50), -1), "must lie in 0..261"),
+    ],
+)
+def test_malformed_char_ids_are_rejected(make, message):
+    with pytest.raises(InvalidInputError, match=message):
+        tiny_model()(make())
 
 
 def test_token_slots_with_gaps_are_rejected():
@@ -62,6 +85,22 @@ def test_lm_loss_is_mean_of_next_and_previous_unit_cross_entropies():
     torch.testing.assert_close(result.backward, torch.stack(bwd_terms).mean())
     torch.testing.assert_close(result.loss, (result.forward + result.backward) / 2)
     assert 0 < result.loss.item() < 3 * math.log(7)
+
+
+@pytest.mark.parametrize(
+    ("sentences", "unit_ids", "message"),
+    [
+        ([["a"]], torch.zeros(1, 2, dtype=torch.long), "unit ids have shape"),
+        ([["a"]], torch.full((1, 3), 11), r"unit ids must lie in 0\.\.10"),
+        ([], torch.zeros(0, 2, dtype=torch.long), "at least 2 units"),
+    ],
+)
+def test_lm_loss_rejects_inconsistent_inputs(sentences, unit_ids, message):
+    model = tiny_model("gru", vocab_size=11)
+    ids = batch_to_char_ids(sentences)
+    char_ids = add_sentence_boundaries(ids, mask_and_lengths(ids)[1])
+    with pytest.raises(InvalidInputError, match=message):
+        model.language_model_loss(char_ids, unit_ids)
 
 
 def test_lm_loss_needs_an_lm_head():

@@ -132,3 +132,17 @@ def test_converted_original_model_matches_loaded_original(tmp_path):
     model = load_original(ELMO_REFERENCE / "options.json", ELMO_REFERENCE / "weights.hdf5")
     shutil.copytree(ELMO_REFERENCE, tmp_path / "copy")
     assert load_model(tmp_path / "copy").config == model.config
+
+
+def test_a_half_precision_model_is_saved_as_float32(tmp_path):
+    model = tiny_model()
+    save_bundle(model.half(), tmp_path)
+    loaded = load_bundle(tmp_path)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+
+
+def test_unwritable_bundle_path_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(WeightFileError, match="cannot write the bundle"):
+        save_bundle(tiny_model(), blocker)

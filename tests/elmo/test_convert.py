@@ -65,3 +65,10 @@ def test_malformed_options_are_reported(original):
     options.write_text(json.dumps({"char_cnn": {}}))
     with pytest.raises(ConfigError, match=r"options\.json: options: missing or malformed entry"):
         load_original(options, weights)
+
+
+def test_projection_as_wide_as_the_cells_is_refused():
+    options = json.loads((ELMO_REFERENCE / "options.json").read_text())
+    options["lstm"]["projection_dim"] = options["lstm"]["dim"]
+    with pytest.raises(ConfigError, match=r"projection_dim must be smaller than lstm\.dim"):
+        config_from_options(options)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from elmo.bilm import add_sentence_boundaries, mask_and_lengths
 from elmo.cells import CIFGCell, PeepholeLSTMCell
 from elmo.chars import batch_to_char_ids
 from elmo.config import RecurrentConfig
@@ -49,7 +50,7 @@ def numpy_lstm(cell, x, peephole: bool, cifg: bool) -> np.ndarray:
         if cifg:
             f, g, o = np.split(z, 3)
             f = sig(f)
-            c = f * c + (1 - f) * np.tanh(g)
+            c = np.clip(f * c + (1 - f) * np.tanh(g), -cell.cell_clip, cell.cell_clip)
             o = sig(o)
         else:
             i, f, g, o = np.split(z, 4)
@@ -68,12 +69,10 @@ def test_loop_only_cells_follow_their_equations(kind):
         cell="lstm_peephole" if kind == "peephole" else "cifg",
         hidden_size=8,
         projection_size=4,
-        cell_clip=0.5 if kind == "peephole" else None,
-        proj_clip=0.3 if kind == "peephole" else None,
+        cell_clip=0.5,
+        proj_clip=0.3,
     )
     cell = (PeepholeLSTMCell if kind == "peephole" else CIFGCell)(3, config)
-    if kind == "cifg":
-        cell.cell_clip, cell.proj_clip = np.inf, np.inf  # the reference clips at ±inf
     x = torch.randn(6, 3) * 3
     with torch.no_grad():
         out, _ = cell(x[None], torch.tensor([6]), cell.initial_state(1, x))
@@ -129,15 +128,30 @@ def test_stateful_batch_of_another_size_keeps_other_rows():
 
 
 def test_weight_changes_after_a_no_grad_run_are_seen_by_the_next_run():
-    """The loop caches the transposed recurrent weight without autograd; it must not go stale."""
+    """Nothing derived from the weights may be kept between runs and go stale."""
     model = tiny_model("lstm", seed=10)
     ids = batch_to_char_ids(random_sentences(3, 6, seed=11))
     with torch.no_grad():
         before = model(ids).layers
         for param in model.recurrent.parameters():
-            param.mul_(0.5)
+            param.data.mul_(0.5)  # .data: an in-place change that autograd's version misses
         after = model(ids).layers
     with torch.enable_grad():
         reference = model(ids).layers.detach()  # the uncached path
     assert not torch.allclose(before[1:], after[1:])
     torch.testing.assert_close(after, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ALL_CELLS)
+def test_bf16_autocast_runs_every_cell_in_bf16_and_trains_fp32_weights(cell):
+    model = tiny_model(cell, clip=None, vocab_size=11).train()
+    ids = batch_to_char_ids(random_sentences(3, 7, seed=12))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, forward, backward = model.encode(
+            add_sentence_boundaries(ids, mask_and_lengths(ids)[1]), mask_and_lengths(ids)[1] + 2
+        )
+        assert forward[-1].dtype == backward[-1].dtype == torch.bfloat16
+        (forward[-1].float().sum() + backward[-1].float().sum()).backward()
+    for name, param in model.recurrent.named_parameters():
+        assert param.dtype == torch.float32 and param.grad is not None, name
+        assert param.grad.dtype == torch.float32, name
