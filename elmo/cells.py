@@ -146,6 +146,9 @@ class LSTMPCell(Cell):
         self.cell_clip, self.proj_clip = config.cell_clip, config.proj_clip
         self.state_sizes = (proj, hidden)
         self.output_size = proj
+        with torch.no_grad():  # forget gate open at the start (Jozefowicz et al. 2015)
+            self.rnn.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
+            self.rnn.bias_hh_l0[hidden : 2 * hidden].zero_()
 
     def can_fuse(self) -> bool:
         return self.cell_clip is None and self.proj_clip is None
@@ -189,6 +192,9 @@ class OwnWeightsLSTM(Cell):
         self.state_sizes = (proj, hidden)
         self.output_size = proj
         _uniform_(list(self.parameters()), hidden)
+        with torch.no_grad():  # forget gate open at the start; CIFG has it first, LSTM second
+            forget = 0 if self.n_gates == 3 else 1
+            self.bias[forget * hidden : (forget + 1) * hidden].fill_(1.0)
 
     def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(x, self.weight_ih)  # (B, T, G)

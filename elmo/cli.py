@@ -1,14 +1,16 @@
 """The ``elmo`` command line.
 
-Subcommands: ``convert`` (original files → bundle), ``info`` (what a model is) and
-``similarity`` (how a word's vectors change with context, per layer).  Errors the library
-reports are printed as one line naming the file or input, with exit status 2.
+Subcommands: ``train`` (a biLM on a corpus), ``convert`` (original files → bundle),
+``info`` (what a model is) and ``similarity`` (how a word's vectors change with context, per
+layer).  Errors the library reports are printed as one line naming the file or input, with
+exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -65,6 +67,63 @@ def _similarity(args: argparse.Namespace) -> None:
         print(f"sentence {other + 1}: {row}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from elmo.train import train
+    from elmo.train_config import load_train_config, to_toml
+
+    overrides = list(args.set)
+    for flag, key in (
+        ("max_steps", "run.max_steps"),
+        ("max_time", "run.max_time_s"),
+        ("device", "run.device"),
+        ("precision", "run.precision"),
+        ("seed", "run.seed"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    config = load_train_config(args.config, overrides)
+    if args.show_config:
+        print(to_toml(config), end="")
+        return
+    if args.train is None or args.output is None:
+        raise InvalidInputError("elmo train needs --train and --output")
+    command = "elmo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = train(config, args.train, args.valid, args.output, command=command)
+    print(
+        f"wrote {result.bundle} after {result.state.step} steps; validation perplexity "
+        f"forward {result.valid_ppl_forward:.2f}, backward {result.valid_ppl_backward:.2f}"
+    )
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a biLM on a text corpus (resumes if OUTPUT holds checkpoints)",
+        description="Train a biLM. Run under torchrun for data-parallel training.",
+    )
+    train.add_argument("--train", help="UTF-8 text file (one sentence/paragraph a line) or dir")
+    train.add_argument("--valid", help="validation text; default: hold out part of --train")
+    train.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, model/")
+    train.add_argument("--config", help="TOML config (see configs/); defaults otherwise")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set optim.lr=0.002 (repeatable)",
+    )
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--max-time", type=float, help="stop after this many seconds")
+    train.add_argument("--device", choices=["cpu", "cuda"], help="where to train")
+    train.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 uses autocast")
+    train.add_argument("--seed", type=int, help="random seed (data order, init, dropout)")
+    train.add_argument(
+        "--show-config", action="store_true", help="print the effective config as TOML and exit"
+    )
+    train.set_defaults(run=_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elmo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sentences", nargs="+", help="two or more sentences, tokens separated by spaces"
     )
     similarity.set_defaults(run=_similarity)
+    _add_train(commands)
     return parser
 
 

@@ -186,7 +186,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where)  # type: ignore[arg-type]
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        # TOML has no null: the string "none" stands for it in config files
+        none_string = isinstance(value, str) and value.lower() == "none"
+        if (value is None or none_string) and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
         return _coerce(options[0], value, where)

@@ -12,6 +12,8 @@ from torch import nn
 
 __all__ = ["Highway"]
 
+GATE_BIAS_INIT = -2.0
+
 
 class Highway(nn.Module):
     """``(..., F)`` → ``(..., F)``; each layer computes transform and gate in one matmul."""
@@ -20,6 +22,10 @@ class Highway(nn.Module):
         super().__init__()
         # weight rows [0:F] are the transform, rows [F:2F] the gate
         self.layers = nn.ModuleList(nn.Linear(size, 2 * size) for _ in range(num_layers))
+        for layer in self.layers:
+            # start close to the identity (gate ≈ 0.12): a fresh highway that mixes in half of an
+            # untrained transform slows early language-model training down markedly
+            nn.init.constant_(layer.bias[size:], GATE_BIAS_INIT)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:

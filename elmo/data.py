@@ -1,0 +1,197 @@
+"""Training data: unit ids encoded once and memory-mapped, batches planned by length.
+
+Every line is pre-tokenized, each word is encoded on its own into sentencepiece units, and the
+line becomes one or more sequences ``<S> units </S>`` of at most ``max_units`` units (a long line
+is cut into windows).  The flat unit ids and sequence offsets are written once to a cache
+directory keyed by a hash of corpus, tokenizer and settings, and read back memory-mapped, so
+training holds only the current batches in memory.
+
+Batches are planned per epoch from ``(seed, epoch)`` alone: shuffle, sort pools of sequences by
+length (an LSTM runs as many steps as the longest row), pack them under a token budget, shuffle
+the batches, and group them into steps of ``micro_batches`` (data-parallel ranks × accumulation).
+The plan is a pure function of its inputs, so a resumed or distributed run sees the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elmo.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
+from elmo.tokenization import SentencePieceUnits, pre_tokenize
+
+__all__ = ["Batch", "EncodedCorpus", "encode_corpus", "make_batch", "plan_epoch"]
+
+_CACHE_FORMAT = b"elmo-units-v1"
+_POOL = 4096  # sequences sorted together when packing batches by length
+
+
+@dataclass
+class EncodedCorpus:
+    """Sequences ``units[starts[i]:ends[i]]``, each from ``<S>`` to ``</S>``."""
+
+    units: np.ndarray  # (N,) int32, memory-mapped
+    starts: np.ndarray  # (S,) int64
+    ends: np.ndarray  # (S,) int64
+    stats: CorpusStats
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.ends - self.starts  # (S,)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def select(self, indices: np.ndarray) -> EncodedCorpus:
+        """The sequences ``indices`` (sharing the memory-mapped units)."""
+        return EncodedCorpus(self.units, self.starts[indices], self.ends[indices], self.stats)
+
+
+def encode_corpus(
+    path: str | Path, units: SentencePieceUnits, max_units: int, cache_dir: str | Path
+) -> EncodedCorpus:
+    """Encode ``path`` (or reuse its cache) into sequences of at most ``max_units`` units."""
+    if max_units < 3:
+        raise CorpusError(f"max_units must be >= 3 (two boundaries and one unit), got {max_units}")
+    files = corpus_files(path)
+    key = fingerprint(files, _CACHE_FORMAT + units.model_proto + str(max_units).encode())
+    directory = Path(cache_dir) / key
+    if not (directory / "stats.json").exists():
+        _write_cache(files, units, max_units, directory)
+    stats = CorpusStats(**json.loads((directory / "stats.json").read_text()))
+    if stats.used == 0:
+        raise CorpusError(f"{path}: no usable text ({stats.summary()})")
+    offsets = np.load(directory / "offsets.npy")
+    return EncodedCorpus(
+        units=np.load(directory / "units.npy", mmap_mode="r"),
+        starts=offsets[:-1],
+        ends=offsets[1:],
+        stats=stats,
+    )
+
+
+def _write_cache(files: list[Path], units: SentencePieceUnits, max_units: int, directory: Path):
+    tmp = directory.with_name(directory.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    stats = CorpusStats()
+    window = max_units - 2
+    offsets, total = [0], 0
+    with (tmp / "units.bin").open("wb") as out:
+        for line in read_lines(files, stats):
+            words = units.encode_words([w.text for w in pre_tokenize(line)])
+            for chunk in _windows(words, window):
+                sequence = [units.bos_id, *chunk, units.eos_id]
+                out.write(np.asarray(sequence, dtype=np.int32).tobytes())
+                total += len(sequence)
+                offsets.append(total)
+    flat = np.fromfile(tmp / "units.bin", dtype=np.int32)
+    np.save(tmp / "units.npy", flat)
+    np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+    (tmp / "units.bin").unlink()
+    (tmp / "stats.json").write_text(json.dumps(stats.__dict__))
+    try:
+        os.replace(tmp, directory)
+    except OSError:  # another process (a data-parallel rank) finished the same cache first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _windows(words: list[list[int]], size: int) -> list[list[int]]:
+    """Cut a line's units into windows of at most ``size``, between words where possible."""
+    windows: list[list[int]] = [[]]
+    for word in words:
+        if len(windows[-1]) + len(word) > size and windows[-1]:
+            windows.append([])
+        for lo in range(0, len(word), size):  # a word longer than a window is cut
+            if lo:
+                windows.append([])
+            windows[-1].extend(word[lo : lo + size])
+    return [w for w in windows if w]
+
+
+def plan_epoch(
+    lengths: np.ndarray, batch_tokens: int, micro_batches: int, seed: int, epoch: int
+) -> list[list[np.ndarray]]:
+    """Steps of ``micro_batches`` batches (arrays of sequence indices) for one epoch.
+
+    A batch holds sequences whose padded size ``rows × longest`` stays within ``batch_tokens``
+    (a longer sequence gets a batch of its own).  An incomplete last step is dropped.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    batches: list[np.ndarray] = []
+    for lo in range(0, len(order), _POOL):
+        pool = order[lo : lo + _POOL]
+        pool = pool[np.argsort(lengths[pool], kind="stable")]
+        start = 0
+        for end in range(1, len(pool) + 1):
+            if end < len(pool) and (end + 1 - start) * lengths[pool[end]] <= batch_tokens:
+                continue
+            batches.append(pool[start:end])
+            start = end
+    order = rng.permutation(len(batches))
+    batches = [batches[i] for i in order]
+    n_steps = len(batches) // micro_batches
+    return [batches[k * micro_batches : (k + 1) * micro_batches] for k in range(n_steps)]
+
+
+@dataclass
+class Batch:
+    """One batch on its way to the model; everything the step needs without a host sync.
+
+    ``units``: (U,) distinct unit ids of the batch; ``inverse``: (B, T) index into ``units`` per
+    position; ``lengths``: (B,) on the CPU; targets (B, T - 1) with -100 where nothing is
+    predicted; ``predictions``: number of predicted positions per direction.
+    """
+
+    units: torch.Tensor
+    inverse: torch.Tensor
+    lengths: torch.Tensor
+    forward_targets: torch.Tensor
+    backward_targets: torch.Tensor
+    predictions: int
+    longest_chars: int
+
+    def to(self, device: torch.device) -> Batch:
+        if device.type == "cpu":
+            return self
+        move = lambda t: t.pin_memory().to(device, non_blocking=True)  # noqa: E731
+        return Batch(
+            units=move(self.units),
+            inverse=move(self.inverse),
+            lengths=self.lengths,
+            forward_targets=move(self.forward_targets),
+            backward_targets=move(self.backward_targets),
+            predictions=self.predictions,
+            longest_chars=self.longest_chars,
+        )
+
+
+def make_batch(corpus: EncodedCorpus, indices: np.ndarray, unit_chars: np.ndarray) -> Batch:
+    """Assemble the sequences ``indices`` of ``corpus``; ``unit_chars``: (V,) chars per unit."""
+    lengths = corpus.lengths[indices]
+    steps = int(lengths.max())
+    ids = np.full((len(indices), steps), -1, dtype=np.int64)
+    for row, i in enumerate(indices):
+        ids[row, : lengths[row]] = corpus.units[corpus.starts[i] : corpus.ends[i]]
+    real = ids >= 0
+    units, inverse = np.unique(np.where(real, ids, ids.max()), return_inverse=True)
+    inverse = inverse.reshape(ids.shape)
+    # position t predicts t + 1 forwards and t - 1 backwards; both exist where t + 1 is real
+    scored = real[:, 1:]
+    forward_targets = np.where(scored, ids[:, 1:], -100)
+    backward_targets = np.where(scored, ids[:, :-1], -100)
+    return Batch(
+        units=torch.from_numpy(units),
+        inverse=torch.from_numpy(inverse),
+        lengths=torch.from_numpy(lengths.astype(np.int64)),
+        forward_targets=torch.from_numpy(forward_targets),
+        backward_targets=torch.from_numpy(backward_targets),
+        predictions=int(scored.sum()),
+        longest_chars=int(unit_chars[units].max()),
+    )

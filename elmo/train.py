@@ -1,0 +1,325 @@
+"""Training a biLM on any corpus: the loop, evaluation, checkpoints and the final bundle.
+
+Runs alone or under ``torchrun`` (PyTorch DDP: each rank takes its own batches of every step,
+gradients are all-reduced, only rank 0 writes).  A step is ``world × grad_accum`` batches of the
+epoch plan (:func:`elmo.data.plan_epoch`); the loss of each batch is its summed NLL over the
+number of predictions of the whole step, so a step's gradient does not depend on how its batches
+are spread over ranks and accumulation.  The loop keeps losses on the device and reads them back
+only every ``log_every`` steps (no host sync per step on a GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import distributed as dist
+from tqdm import tqdm
+
+from elmo.bilm import BiLM
+from elmo.bundle import save_bundle
+from elmo.checkpoint import (
+    TrainingState,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+)
+from elmo.config import to_dict
+from elmo.data import EncodedCorpus, make_batch, plan_epoch
+from elmo.errors import ConfigError
+from elmo.model_card import model_card
+from elmo.objective import LanguageModelObjective
+from elmo.optim import build_optimizer, learning_rate
+from elmo.train_config import TrainConfig
+from elmo.train_data import TrainingData, prepare_data
+
+__all__ = ["TrainResult", "train"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle: Path
+    state: TrainingState
+    valid_ppl_forward: float
+    valid_ppl_backward: float
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed(config: TrainConfig) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    cuda = config.run.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise ConfigError("run.device is cuda but no CUDA device is available")
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if cuda
+        else torch.device("cpu")
+    )
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return _Dist(rank, world, device)
+
+
+def train(
+    config: TrainConfig,
+    train_path: str | Path,
+    valid_path: str | Path | None,
+    output_dir: str | Path,
+    command: str = "",
+) -> TrainResult:
+    """Train (or resume, if ``output_dir`` holds checkpoints) and export the final bundle."""
+    output = Path(output_dir)
+    ctx = _setup_distributed(config)
+    started = time.monotonic()
+    data = prepare_data(config, train_path, valid_path, output, ctx.main, _barrier)
+    model_config = replace(config.model, vocab_size=data.units.vocab_size)
+    torch.manual_seed(config.run.seed)
+    model = BiLM(model_config).to(ctx.device).train()
+    objective = LanguageModelObjective(model, data.units.unit_char_ids().to(ctx.device))
+    wrapped = (
+        torch.nn.parallel.DistributedDataParallel(
+            objective, device_ids=[ctx.device] if ctx.device.type == "cuda" else None
+        )
+        if ctx.world > 1
+        else objective
+    )
+    optimizer = build_optimizer(model, config.optim, ctx.device)
+    saved_config = {"train": to_dict(config), "vocab_size": data.units.vocab_size}
+    state = TrainingState()
+    torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
+    checkpoint = latest_checkpoint(output / "checkpoints")
+    if checkpoint is not None:
+        state, previous = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
+        _check_resumable(previous, saved_config, checkpoint)
+        if ctx.main:
+            print(f"resuming from {checkpoint} (step {state.step})", flush=True)
+    loop = _Loop(config, ctx, data, wrapped, model, optimizer, state, saved_config, output)
+    loop.run(started)
+    ppl = evaluate(objective, data, config, ctx.device) if ctx.main else (math.nan, math.nan)
+    bundle = output / "model"
+    if ctx.main:
+        loop.log_metrics(ppl)
+        card = model_card(config, data, state, ppl, command, ctx.device, ctx.world)
+        save_bundle(model, bundle, tokenizer=data.units, model_card=card)
+    _barrier()
+    return TrainResult(bundle, state, *ppl)
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """A run resumes only with the config it started with (limits may change)."""
+
+    def comparable(document: dict[str, Any]) -> dict[str, Any]:
+        run = {
+            k: v
+            for k, v in document["train"]["run"].items()
+            if k not in ("max_steps", "max_time_s")
+        }
+        return {**document, "train": {**document["train"], "run": run}}
+
+    if comparable(previous) != comparable(current):
+        raise ConfigError(
+            f"{path}: the checkpoint was made with another config; use the same config "
+            "(only run.max_steps and run.max_time_s may change) or another --output"
+        )
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    if config.run.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class _Loop:
+    """The step loop; one instance per run."""
+
+    def __init__(self, config, ctx, data, wrapped, model, optimizer, state, saved_config, output):
+        self.config, self.ctx, self.data = config, ctx, data
+        self.wrapped, self.model, self.optimizer = wrapped, model, optimizer
+        self.state, self.saved_config, self.output = state, saved_config, output
+        self.micro = ctx.world * config.data.grad_accum
+        self.plan = self._plan(state.epoch)
+        self.metrics_path = output / "metrics.jsonl"
+        self.train_loss = math.nan
+
+    def _plan(self, epoch: int) -> list[list[np.ndarray]]:
+        plan = plan_epoch(
+            self.data.train.lengths,
+            self.config.data.batch_tokens,
+            self.micro,
+            self.config.run.seed,
+            epoch,
+        )
+        if not plan:
+            raise ConfigError(
+                f"the training data fill fewer than {self.micro} batches of "
+                f"data.batch_tokens={self.config.data.batch_tokens}: lower it"
+            )
+        return plan
+
+    def _next_step(self) -> list[np.ndarray]:
+        if self.state.index >= len(self.plan):
+            self.state.epoch += 1
+            self.state.index = 0
+            self.plan = self._plan(self.state.epoch)
+        step = self.plan[self.state.index]
+        self.state.index += 1
+        return step
+
+    def run(self, started: float) -> None:
+        cfg = self.config.run
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=self.state.step,
+            disable=not self.ctx.main,
+            unit="step",
+            dynamic_ncols=True,
+        )
+        loss_sum = torch.zeros((), device=self.ctx.device)
+        logged_tokens, logged_at, steps_since_log = 0, time.monotonic(), 0
+        elapsed_before = self.state.elapsed_s
+        while self.state.step < cfg.max_steps:
+            if (
+                cfg.max_time_s is not None
+                and time.monotonic() - started + elapsed_before >= cfg.max_time_s
+            ):
+                break
+            batches = self._next_step()
+            loss_sum += self._train_step(batches)
+            tokens = int(sum(self.data.train.lengths[b].sum() for b in batches))
+            self.state.tokens += tokens
+            logged_tokens += tokens
+            self.state.step += 1
+            self.state.elapsed_s = elapsed_before + time.monotonic() - started
+            bar.update(1)
+            step = self.state.step
+            steps_since_log += 1
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                self.train_loss = float(loss_sum) / steps_since_log  # the one host sync
+                loss_sum.zero_()
+                steps_since_log = 0
+                rate = logged_tokens / max(time.monotonic() - logged_at, 1e-9)
+                bar.set_postfix(
+                    loss=f"{self.train_loss:.3f}",
+                    ppl=f"{math.exp(min(self.train_loss, 50)):.1f}",
+                    tok_s=f"{rate:,.0f}",
+                )
+                logged_tokens, logged_at = 0, time.monotonic()
+            if step % cfg.eval_every == 0 and step < cfg.max_steps and self.ctx.main:
+                self.log_metrics(
+                    evaluate(self.wrapped_module, self.data, self.config, self.ctx.device)
+                )
+                self.model.train()
+            if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+                self.checkpoint()
+        if self.state.step % cfg.checkpoint_every and self.state.step < cfg.max_steps:
+            self.checkpoint()  # stopped by max_time_s
+        bar.close()
+
+    @property
+    def wrapped_module(self) -> LanguageModelObjective:
+        return getattr(self.wrapped, "module", self.wrapped)
+
+    def _train_step(self, batches: list[np.ndarray]) -> torch.Tensor:
+        ctx, cfg = self.ctx, self.config
+        lr = learning_rate(cfg.optim, cfg.run.max_steps, self.state.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = sum(int((self.data.train.lengths[b] - 1).sum()) for b in batches)
+        mine = batches[ctx.rank * cfg.data.grad_accum : (ctx.rank + 1) * cfg.data.grad_accum]
+        step_loss = torch.zeros((), device=ctx.device)
+        for k, indices in enumerate(mine):
+            batch = make_batch(self.data.train, indices, self.data.unit_chars).to(ctx.device)
+            sync = k == len(mine) - 1 or ctx.world == 1
+            with nullcontext() if sync else self.wrapped.no_sync(), _autocast(cfg, ctx.device):
+                forward, backward = self.wrapped(batch)
+                loss = (forward + backward) / (2 * total)
+            (loss * ctx.world).backward()  # DDP averages over ranks; undo that to get the sum
+            step_loss += loss.detach()
+        if cfg.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if ctx.world > 1:
+            dist.all_reduce(step_loss)
+        return step_loss
+
+    def checkpoint(self) -> None:
+        states = [rng_state()]
+        if self.ctx.world > 1:
+            states = [None] * self.ctx.world
+            dist.all_gather_object(states, rng_state())
+        if self.ctx.main:
+            save_checkpoint(
+                self.output / "checkpoints",
+                self.model,
+                self.optimizer,
+                self.state,
+                states,
+                self.saved_config,
+                self.config.run.keep_checkpoints,
+            )
+
+    def log_metrics(self, ppl: tuple[float, float]) -> None:
+        forward, backward = ppl
+        record = {
+            "step": self.state.step,
+            "tokens": self.state.tokens,
+            "elapsed_s": round(self.state.elapsed_s, 3),
+            "lr": learning_rate(
+                self.config.optim, self.config.run.max_steps, max(self.state.step - 1, 0)
+            ),
+            "train_loss": self.train_loss,
+            "valid_ppl_forward": forward,
+            "valid_ppl_backward": backward,
+            "valid_ppl": math.sqrt(forward * backward),
+        }
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+@torch.no_grad()
+def evaluate(
+    objective: LanguageModelObjective, data: TrainingData, config: TrainConfig, device: torch.device
+) -> tuple[float, float]:
+    """Validation perplexity per direction (exp of the mean NLL per predicted unit)."""
+    objective.eval()
+    corpus: EncodedCorpus = data.valid
+    forward_sum = torch.zeros((), device=device, dtype=torch.float64)
+    backward_sum = torch.zeros((), device=device, dtype=torch.float64)
+    count = 0
+    for (indices,) in plan_epoch(corpus.lengths, config.data.batch_tokens, 1, seed=0, epoch=0):
+        batch = make_batch(corpus, indices, data.unit_chars).to(device)
+        with _autocast(config, device):
+            forward, backward = objective(batch)
+        forward_sum += forward.double()
+        backward_sum += backward.double()
+        count += batch.predictions
+    objective.train()
+    return math.exp(float(forward_sum) / count), math.exp(float(backward_sum) / count)

@@ -1,0 +1,190 @@
+"""Training configuration: a TOML file of sections, validated, unknown keys rejected.
+
+Sections and their defaults (``elmo train --show-config`` prints the effective values):
+
+- ``[model]``, ``[model.char_cnn]``, ``[model.recurrent]``: :class:`elmo.config.ModelConfig`
+  (default: the published "original" ELMo architecture); ``vocab_size`` comes from the tokenizer.
+- ``[tokenizer]``: train a sentencepiece unigram model of ``vocab_size`` on the training text, or
+  reuse ``model`` (a ``tokenizer.model`` path).
+- ``[optim]``: ``adamw`` or ``adagrad`` (the paper's), learning rate, linear warm-up, then
+  ``constant``/``linear``/``cosine`` decay to ``min_lr_ratio`` × lr at ``total_steps`` (default
+  ``run.max_steps``; fix it to stop and extend a run without changing its schedule), gradient
+  norm clipping, weight decay (AdamW only).
+- ``[data]``: tokens per batch (padded rows × longest), units per sequence (with boundaries).
+- ``[run]``: seed, device, precision, limits, evaluation/checkpoint intervals.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from elmo.config import ModelConfig, from_dict, to_dict
+from elmo.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TokenizerConfig",
+    "TrainConfig",
+    "apply_override",
+    "load_train_config",
+    "to_toml",
+]
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    vocab_size: int = 32000
+    model: str | None = None  # reuse this tokenizer.model instead of training one
+    character_coverage: float = 0.9995
+    max_sentences: int = 2_000_000  # lines sampled for sentencepiece training
+
+    def __post_init__(self) -> None:
+        _require(self.vocab_size >= 300, "tokenizer.vocab_size must be >= 300 (256 byte pieces)")
+        _require(0.9 <= self.character_coverage <= 1.0, "tokenizer.character_coverage in [0.9, 1]")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adamw", "adagrad"] = "adamw"
+    lr: float = 1e-3
+    warmup_steps: int = 1000
+    decay: Literal["constant", "linear", "cosine"] = "cosine"
+    total_steps: int | None = None  # length of the schedule; default: run.max_steps
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = 1.0
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    adagrad_initial_accumulator: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "optim.lr must be > 0")
+        _require(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _require(self.total_steps is None or self.total_steps >= 1, "optim.total_steps >= 1")
+        _require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
+        _require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip: null or > 0")
+        _require(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    batch_tokens: int = 16384  # padded tokens per batch and device
+    max_units: int = 64  # units per training sequence, boundaries included
+    grad_accum: int = 1  # batches per optimizer step and device
+
+    def __post_init__(self) -> None:
+        _require(self.max_units >= 3, "data.max_units must be >= 3")
+        _require(self.batch_tokens >= self.max_units, "data.batch_tokens must be >= max_units")
+        _require(self.grad_accum >= 1, "data.grad_accum must be >= 1")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    device: Literal["cpu", "cuda"] = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    max_steps: int = 10000
+    max_time_s: float | None = None
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    valid_fraction: float = 0.01  # held out of --train when no --valid is given
+
+    def __post_init__(self) -> None:
+        _require(self.max_steps >= 1, "run.max_steps must be >= 1")
+        _require(self.max_time_s is None or self.max_time_s > 0, "run.max_time_s: null or > 0")
+        for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
+            _require(getattr(self, name) >= 1, f"run.{name} must be >= 1")
+        _require(0 < self.valid_fraction < 0.5, "run.valid_fraction must be in (0, 0.5)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.model.vocab_size is None, "model.vocab_size is set from the tokenizer")
+
+
+def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults, then the TOML file, then ``section.key=value`` overrides (TOML values)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for item in overrides:
+        apply_override(data, item)
+    try:
+        return from_dict(TrainConfig, data, where="config")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set ``a.b.c=value`` in nested ``data``; the value is parsed as TOML (bare words as str)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[leaf] = value
+
+
+def with_run(config: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(config, run=replace(config.run, **changes))
+
+
+def to_toml(config: TrainConfig) -> str:
+    """The effective config as TOML (null is written as the string "none", which reads back)."""
+    lines: list[str] = []
+
+    def emit(table: dict[str, Any], prefix: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        for key, value in scalars.items():
+            lines.append(f'{key} = "none"' if value is None else f"{key} = {_toml_value(value)}")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                emit(value, f"{prefix}.{key}" if prefix else key)
+
+    document = to_dict(config)
+    document["model"].pop("vocab_size", None)
+    emit(document, "")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

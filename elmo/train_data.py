@@ -1,0 +1,106 @@
+"""Getting a run's data ready: the tokenizer, the encoded training and validation sequences.
+
+Rank 0 trains the tokenizer and writes the encoded caches; the other ranks wait at a barrier and
+then read the same files (a cache hit), so every rank sees identical data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from elmo.chars import PADDING_CHAR_ID
+from elmo.corpus import CorpusError, CorpusStats, corpus_files, read_lines
+from elmo.data import EncodedCorpus, encode_corpus
+from elmo.tokenization import SentencePieceUnits, train_sentencepiece
+from elmo.train_config import TrainConfig
+
+__all__ = ["TrainingData", "prepare_data"]
+
+
+@dataclass
+class TrainingData:
+    units: SentencePieceUnits
+    train: EncodedCorpus
+    valid: EncodedCorpus
+    unit_chars: np.ndarray  # (V,) char slots each unit uses (boundary markers included)
+    train_path: Path
+    valid_path: Path | None
+
+
+def prepare_data(
+    config: TrainConfig,
+    train_path: str | Path,
+    valid_path: str | Path | None,
+    output: Path,
+    is_main: bool,
+    barrier: Callable[[], None],
+) -> TrainingData:
+    output.mkdir(parents=True, exist_ok=True)
+    train_path = Path(train_path)
+    corpus_files(train_path)  # fail early, on every rank, for a missing or empty path
+    if valid_path is not None:
+        corpus_files(valid_path)
+    if is_main:
+        units = _tokenizer(config, train_path, output)
+    barrier()
+    if not is_main:
+        units = SentencePieceUnits.load(config.tokenizer.model or output / "tokenizer.model")
+    cache = output / "cache"
+    encoded = {}
+    for turn in (True, False):  # rank 0 writes the caches, then the others read them
+        if is_main == turn:
+            encoded["train"] = encode_corpus(train_path, units, config.data.max_units, cache)
+            if valid_path is not None:
+                encoded["valid"] = encode_corpus(valid_path, units, config.data.max_units, cache)
+        barrier()
+    train = encoded["train"]
+    if valid_path is None:
+        train, valid = _hold_out(train, config.run.valid_fraction, config.run.seed)
+    else:
+        valid = encoded["valid"]
+    table = units.unit_char_ids().numpy()
+    unit_chars = ((table != 0) & (table != PADDING_CHAR_ID)).sum(-1)
+    return TrainingData(
+        units, train, valid, unit_chars, train_path, Path(valid_path) if valid_path else None
+    )
+
+
+def _tokenizer(config: TrainConfig, train_path: Path, output: Path) -> SentencePieceUnits:
+    if config.tokenizer.model is not None:
+        units = SentencePieceUnits.load(config.tokenizer.model)
+        units.save(output / "tokenizer.model")
+        return units
+    saved = output / "tokenizer.model"
+    if saved.exists():
+        return SentencePieceUnits.load(saved)
+    files = corpus_files(train_path)
+    stats = CorpusStats()
+    if next(read_lines(files, stats), None) is None:
+        raise CorpusError(f"{train_path}: no usable text ({stats.summary()})")
+    proto = train_sentencepiece(
+        read_lines(files, CorpusStats()),
+        vocab_size=config.tokenizer.vocab_size,
+        character_coverage=config.tokenizer.character_coverage,
+        max_sentences=config.tokenizer.max_sentences,
+    )
+    tmp = saved.with_name(f"tokenizer.model.tmp{os.getpid()}")
+    tmp.write_bytes(proto)
+    os.replace(tmp, saved)
+    return SentencePieceUnits(proto)
+
+
+def _hold_out(
+    corpus: EncodedCorpus, fraction: float, seed: int
+) -> tuple[EncodedCorpus, EncodedCorpus]:
+    """Split off a random ``fraction`` of the sequences (at least one) for validation."""
+    if len(corpus) < 2:
+        raise CorpusError("the training text has fewer than 2 sequences: give --valid separately")
+    rng = np.random.default_rng([seed, 7])
+    order = rng.permutation(len(corpus))
+    n_valid = max(1, int(len(corpus) * fraction))
+    return corpus.select(np.sort(order[n_valid:])), corpus.select(np.sort(order[:n_valid]))

@@ -1,0 +1,145 @@
+"""Training end to end on the tiny Moby-Dick fixture (CPU)."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from elmo.cli import main
+from elmo.data import encode_corpus
+from elmo.embedder import Embedder
+from elmo.errors import ConfigError
+from elmo.tokenization import SentencePieceUnits
+from elmo.train import train
+from elmo.train_config import load_train_config
+from factories import FIXTURES
+
+CORPUS = FIXTURES / "corpus"
+TINY = Path(__file__).parents[2] / "configs" / "tiny.toml"
+
+
+def unigram_perplexity(run: Path) -> float:
+    """Perplexity of the validation units that the LM predicts, under an add-one unigram model
+    of the training units, with the run's own tokenizer."""
+    units = SentencePieceUnits.load(run / "model" / "tokenizer.model")
+    train_ids = encode_corpus(CORPUS / "train.txt", units, 48, run / "cache")
+    valid_ids = encode_corpus(CORPUS / "valid.txt", units, 48, run / "cache")
+    counts = np.bincount(np.asarray(train_ids.units), minlength=units.vocab_size) + 1.0
+    log_p = np.log(counts / counts.sum())
+    targets = np.concatenate(
+        [valid_ids.units[s + 1 : e] for s, e in zip(valid_ids.starts, valid_ids.ends, strict=True)]
+    )
+    return float(np.exp(-log_p[targets].mean()))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = load_train_config(TINY, [])
+    result = train(config, CORPUS / "train.txt", CORPUS / "valid.txt", run, command="pytest")
+    return run, result
+
+
+def test_validation_perplexity_ends_far_below_unigram(trained):
+    run, result = trained
+    joint = math.sqrt(result.valid_ppl_forward * result.valid_ppl_backward)
+    unigram = unigram_perplexity(run)
+    assert joint < 0.6 * unigram, (joint, unigram)
+    assert max(result.valid_ppl_forward, result.valid_ppl_backward) < 0.75 * unigram
+
+
+def test_metrics_are_logged_per_evaluation(trained):
+    run, _ = trained
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [100, 200, 300, 400]
+    for record in records:
+        for key in ("step", "tokens", "valid_ppl_forward", "valid_ppl_backward", "valid_ppl"):
+            assert isinstance(record[key], (int, float)) and record[key] > 0, key
+    assert records[-1]["valid_ppl"] < records[0]["valid_ppl"]
+    assert records[0]["tokens"] < records[-1]["tokens"]
+
+
+def test_exported_bundle_loads_embeds_and_has_a_model_card(trained):
+    _, result = trained
+    bundle = result.bundle
+    assert {p.name for p in bundle.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.model",
+        "MODEL_CARD.md",
+    }
+    embedder = Embedder.from_pretrained(bundle)
+    arrays = embedder.embed_tokens([["Call", "me", "Ishmael", "."], ["whale"]])
+    assert arrays[0].shape == (3, 4, 64) and arrays[1].shape == (3, 1, 64)
+    assert np.isfinite(arrays[0]).all()
+    card = (bundle / "MODEL_CARD.md").read_text()
+    for fact in ("command: `pytest`", "steps: 400", "tokens seen", "wall time", "train.txt"):
+        assert fact in card, fact
+    assert f"{result.valid_ppl_forward:.2f}" in card
+
+
+def test_checkpoints_are_kept_up_to_the_limit(trained):
+    run, _ = trained
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step_00000200", "step_00000300", "step_00000400"]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "model" / "model.safetensors")
+
+
+def test_a_stopped_and_resumed_run_ends_bit_identical(tmp_path):
+    settings = [
+        "run.max_steps=24",
+        "run.checkpoint_every=8",
+        "run.eval_every=100",
+        "optim.total_steps=24",
+        "optim.decay=cosine",
+        "data.batch_tokens=512",
+        "model.dropout=0.1",  # the dropout RNG must resume too
+    ]
+    whole = tmp_path / "whole"
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", whole)
+    split = tmp_path / "split"
+    stopped = load_train_config(TINY, [*settings, "run.max_steps=13"])
+    train(stopped, CORPUS / "train.txt", CORPUS / "valid.txt", split)
+    assert (split / "checkpoints" / "step_00000013").is_dir()
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", split)
+    a, b = _weights(whole), _weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    settings = ["run.max_steps=2", "data.batch_tokens=512"]
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    changed = load_train_config(TINY, [*settings, "optim.lr=0.1"])
+    with pytest.raises(ConfigError, match="another config"):
+        train(changed, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+
+
+def test_cli_trains_with_overrides_and_prints_the_result(tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "--train",
+            str(CORPUS / "train.txt"),
+            "--output",
+            str(tmp_path),
+            "--config",
+            str(TINY),
+            "--max-steps",
+            "3",
+            "--set",
+            "data.batch_tokens=512",
+        ]
+    )
+    assert code == 0
+    assert "validation perplexity forward" in capsys.readouterr().out
+    # no --valid: part of the training text was held out
+    assert "held out of the training text" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
