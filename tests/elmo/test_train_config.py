@@ -61,7 +61,7 @@ def test_schedule_warms_up_then_decays_to_the_floor():
     rates = [learning_rate(config, 110, step) for step in range(110)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
     assert rates[10] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.1, abs=1e-3)
-    assert all(a >= b for a, b in itertools.pairwise(rates))
+    assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
     fixed = OptimConfig(lr=1.0, warmup_steps=0, decay="linear", total_steps=100)
     assert learning_rate(fixed, 10, 50) == pytest.approx(0.55)  # horizon: total_steps
 
