@@ -14,7 +14,6 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from elmo.objective import LanguageModelObjective
 from elmo.optim import build_optimizer, learning_rate
 from elmo.train_config import TrainConfig
 from elmo.train_data import TrainingData, prepare_data
+from elmo.train_step import StepSettings, autocast, run_step
 
 __all__ = ["TrainResult", "train"]
 
@@ -150,12 +150,6 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
         )
 
 
-def _autocast(config: TrainConfig, device: torch.device):
-    if config.run.precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
 class _Loop:
     """The step loop; one instance per run."""
 
@@ -247,26 +241,23 @@ class _Loop:
         return getattr(self.wrapped, "module", self.wrapped)
 
     def _train_step(self, batches: list[np.ndarray]) -> torch.Tensor:
-        ctx, cfg = self.ctx, self.config
+        cfg = self.config
         lr = learning_rate(cfg.optim, cfg.run.max_steps, self.state.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        total = sum(int((self.data.train.lengths[b] - 1).sum()) for b in batches)
-        mine = batches[ctx.rank * cfg.data.grad_accum : (ctx.rank + 1) * cfg.data.grad_accum]
-        step_loss = torch.zeros((), device=ctx.device)
-        for k, indices in enumerate(mine):
-            batch = make_batch(self.data.train, indices, self.data.unit_chars).to(ctx.device)
-            sync = k == len(mine) - 1 or ctx.world == 1
-            with nullcontext() if sync else self.wrapped.no_sync(), _autocast(cfg, ctx.device):
-                forward, backward = self.wrapped(batch)
-                loss = (forward + backward) / (2 * total)
-            (loss * ctx.world).backward()  # DDP averages over ranks; undo that to get the sum
-            step_loss += loss.detach()
-        if cfg.optim.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if ctx.world > 1:
+        mine = batches[
+            self.ctx.rank * cfg.data.grad_accum : (self.ctx.rank + 1) * cfg.data.grad_accum
+        ]
+        step_loss = run_step(
+            self.wrapped,
+            self.optimizer,
+            self.data.train,
+            self.data.unit_chars,
+            batches,
+            mine,
+            StepSettings(
+                self.ctx.device, cfg.run.precision, cfg.optim.grad_clip, lr, self.ctx.world
+            ),
+        )
+        if self.ctx.world > 1:
             dist.all_reduce(step_loss)
         return step_loss
 
@@ -316,7 +307,7 @@ def evaluate(
     count = 0
     for (indices,) in plan_epoch(corpus.lengths, config.data.batch_tokens, 1, seed=0, epoch=0):
         batch = make_batch(corpus, indices, data.unit_chars).to(device)
-        with _autocast(config, device):
+        with autocast(config.run.precision, device):
             forward, backward = objective(batch)
         forward_sum += forward.double()
         backward_sum += backward.double()

@@ -1,0 +1,148 @@
+"""Training speed of the biLM: tokens/s of full optimizer steps, as a printed table.
+
+Synthetic data with the shape of real training: sentences of 20 units plus boundaries from a
+Zipf-distributed vocabulary, unit strings of 1-8 letters, the real batch assembly, objective,
+backward, gradient clipping and AdamW.  Each row builds a model with random weights, runs
+warm-up steps, then times ``--steps`` steps (median-free: one wall-clock span, synchronised).
+On CUDA it also counts host syncs inside the timed steps (``torch.cuda.set_sync_debug_mode``).
+
+    python benchmarks/bench_train.py --device cpu --configs tiny small          # CPU rows
+    python benchmarks/bench_train.py --device cuda --configs small medium original   # < 5 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from elmo.bilm import BiLM
+from elmo.chars import PADDING_CHAR_ID, token_to_char_ids
+from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
+from elmo.corpus import CorpusStats
+from elmo.data import EncodedCorpus, plan_epoch
+from elmo.objective import LanguageModelObjective
+from elmo.optim import build_optimizer
+from elmo.train_config import OptimConfig
+from elmo.train_step import StepSettings, run_step
+
+FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
+OTHER_WARNINGS: set[str] = set()
+CONFIGS = {  # name → (char filters, highway, LSTM cells H, projection D)
+    "tiny": (((1, 16), (2, 16), (3, 32), (4, 32)), 1, 64, 32),
+    "small": (FILTERS, 1, 1024, 128),
+    "medium": (FILTERS, 1, 2048, 256),
+    "original": (FILTERS, 2, 4096, 512),
+}
+
+
+def model_config(name: str, vocab: int, clip: float | None) -> ModelConfig:
+    filters, highway, hidden, proj = CONFIGS[name]
+    return ModelConfig(
+        char_cnn=CharCNNConfig(embedding_dim=16, filters=filters, n_highway=highway),
+        recurrent=RecurrentConfig(
+            hidden_size=hidden, projection_size=proj, cell_clip=clip, proj_clip=clip
+        ),
+        vocab_size=vocab,
+    )
+
+
+def synthetic_data(vocab: int, sentences: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ids = np.minimum(rng.zipf(1.2, size=(sentences, 20)) + 2, vocab - 1).astype(np.int32)
+    units = np.concatenate(
+        [np.ones((sentences, 1), np.int32), ids, np.full((sentences, 1), 2, np.int32)], 1
+    )
+    starts = np.arange(sentences, dtype=np.int64) * 22
+    corpus = EncodedCorpus(units.reshape(-1), starts, starts + 22, CorpusStats())
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    strings = ["<unk>", "<S>", "</S>"] + [
+        "".join(rng.choice(letters, size=rng.integers(1, 9))) for _ in range(vocab - 3)
+    ]
+    table = torch.tensor([token_to_char_ids(s) for s in strings])
+    unit_chars = ((table != 0) & (table != PADDING_CHAR_ID)).sum(-1).numpy()
+    return corpus, table, unit_chars
+
+
+def measure(name, clip, precision, batch, args, data) -> tuple[float, int]:
+    device = torch.device(args.device)
+    corpus, table, unit_chars = data
+    torch.manual_seed(0)
+    model = BiLM(model_config(name, args.vocab, clip)).to(device).train()
+    objective = LanguageModelObjective(model, table.to(device))
+    optimizer = build_optimizer(model, OptimConfig(lr=1e-3), device)
+    plan = plan_epoch(corpus.lengths, batch * 22, 1, seed=0, epoch=0)
+    settings = StepSettings(device, precision, 1.0, 1e-3)
+
+    def step(k: int) -> None:
+        (indices,) = plan[k % len(plan)]
+        run_step(objective, optimizer, corpus, unit_chars, plan[k % len(plan)], [indices], settings)
+
+    for k in range(args.warmup):
+        step(k)
+    syncs = 0
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(args.steps):
+            step(args.warmup + k)
+        if cuda:
+            torch.cuda.set_sync_debug_mode("default")
+            torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    OTHER_WARNINGS.update(
+        str(w.message)[:160] for w in caught if "synchroniz" not in str(w.message)
+    )
+    tokens = sum(
+        int(corpus.lengths[plan[(args.warmup + k) % len(plan)][0]].sum()) for k in range(args.steps)
+    )
+    return tokens / elapsed, syncs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--configs", nargs="+", default=["tiny", "small"], choices=list(CONFIGS))
+    parser.add_argument(
+        "--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"]
+    )
+    parser.add_argument("--batch", type=int, nargs="+", default=[32], help="sentences per batch")
+    parser.add_argument("--vocab", type=int, default=32000, help="softmax size")
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--clipped", action="store_true", help="also time the clipped LSTM loop")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = synthetic_data(args.vocab, sentences=max(args.batch) * (args.steps + args.warmup + 2))
+    device_name = (
+        torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
+    )
+    print(f"{device_name}; torch {torch.__version__}; vocab {args.vocab}; 22 units per sentence")
+    print(
+        "| config | LSTM | precision | batch (sentences) | tokens/s | host syncs in timed steps |"
+    )
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for name in args.configs:
+        for clip in [None, 3.0] if args.clipped else [None]:
+            for precision in args.precisions:
+                for batch in args.batch:
+                    tps, syncs = measure(name, clip, precision, batch, args, data)
+                    path = "clipped loop" if clip else "fused, no clip"
+                    sync_text = str(syncs) if args.device == "cuda" else "n/a"
+                    print(
+                        f"| {name} | {path} | {precision} | {batch} | {tps:,.0f} | {sync_text} |",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
