@@ -8,6 +8,7 @@ each row's final state is the one at its own last unit, and fp32 models run in f
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["full_fp32_cudnn", "run_packed"]
+
+# Under autocast the kernel gets freshly cast weights, which cuDNN copies into its own layout
+# (a small cost next to the step); its warning about that is expected here, so it is muted.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
 
 _tf32_lock = threading.Lock()
 _tf32_users = 0
