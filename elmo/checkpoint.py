@@ -22,7 +22,13 @@ from safetensors.torch import load_file, save_file
 
 from elmo.errors import WeightFileError
 
-__all__ = ["TrainingState", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "TrainingState",
+    "checkpoint_config",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 _PREFIX = "step_"
 
@@ -90,17 +96,26 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def checkpoint_config(path: Path) -> dict[str, Any]:
+    """The config a checkpoint was made with (to compare before loading anything)."""
+    try:
+        return json.loads((path / "state.json").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeightFileError(f"{path}: cannot read state.json: {exc}") from None
+
+
 def load_checkpoint(
     path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rank: int
-) -> tuple[TrainingState, dict[str, Any]]:
-    """Restore model, optimiser and this rank's RNG; returns the state and the saved config."""
+) -> TrainingState:
+    """Restore model, optimiser and this rank's RNG; returns where the run stood."""
     try:
         document = json.loads((path / "state.json").read_text(encoding="utf-8"))
         model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
         rng_states = torch.load(path / "rng.pt", weights_only=True)
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        state = TrainingState(**document["state"])
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise WeightFileError(f"{path}: cannot resume from this checkpoint: {exc}") from None
     if rank < len(rng_states):
         set_rng_state(rng_states[rank])
-    return TrainingState(**document["state"]), document["config"]
+    return state

@@ -27,6 +27,7 @@ from elmo.bilm import BiLM
 from elmo.bundle import save_bundle
 from elmo.checkpoint import (
     TrainingState,
+    checkpoint_config,
     latest_checkpoint,
     load_checkpoint,
     rng_state,
@@ -111,16 +112,18 @@ def train(
     torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     checkpoint = latest_checkpoint(output / "checkpoints")
     if checkpoint is not None:
-        state, previous = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
-        _check_resumable(previous, saved_config, checkpoint)
+        _check_resumable(checkpoint_config(checkpoint), saved_config, checkpoint)
+        state = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
         if ctx.main:
             print(f"resuming from {checkpoint} (step {state.step})", flush=True)
     loop = _Loop(config, ctx, data, wrapped, model, optimizer, state, saved_config, output)
+    first_step = state.step
     loop.run(started)
     ppl = evaluate(objective, data, config, ctx.device) if ctx.main else (math.nan, math.nan)
     bundle = output / "model"
     if ctx.main:
-        loop.log_metrics(ppl)
+        if state.step > first_step:  # a rerun of a finished run logs nothing new
+            loop.log_metrics(ppl)
         card = model_card(config, data, state, ppl, command, ctx.device, ctx.world)
         save_bundle(model, bundle, tokenizer=data.units, model_card=card)
     _barrier()

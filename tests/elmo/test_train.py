@@ -143,3 +143,14 @@ def test_cli_trains_with_overrides_and_prints_the_result(tmp_path, capsys):
     assert "validation perplexity forward" in capsys.readouterr().out
     # no --valid: part of the training text was held out
     assert "held out of the training text" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_rerunning_a_finished_run_changes_nothing(tmp_path):
+    settings = ["run.max_steps=2", "data.batch_tokens=512"]
+    config = load_train_config(TINY, settings)
+    first = train(config, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    again = train(config, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    assert again.state.step == first.state.step == 2
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines
+    assert again.valid_ppl_forward == first.valid_ppl_forward
