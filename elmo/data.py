@@ -28,29 +28,38 @@ from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
 __all__ = ["Batch", "EncodedCorpus", "encode_corpus", "make_batch", "plan_epoch"]
 
-_CACHE_FORMAT = b"elmo-units-v1"
+_CACHE_FORMAT = b"elmo-units-v2"
 _POOL = 4096  # sequences sorted together when packing batches by length
 
 
 @dataclass
 class EncodedCorpus:
-    """Sequences ``units[starts[i]:ends[i]]``, each from ``<S>`` to ``</S>``."""
+    """Sequences ``units[starts[i]:ends[i]]``, each from ``<S>`` to ``</S>``; ``lines[i]`` is the
+    corpus line a sequence comes from (a long line gives several windows)."""
 
     units: np.ndarray  # (N,) int32, memory-mapped
     starts: np.ndarray  # (S,) int64
     ends: np.ndarray  # (S,) int64
+    lines: np.ndarray  # (S,) int64
     stats: CorpusStats
+    key: str = ""  # the cache key: a hash of corpus, tokenizer and settings
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return self.ends - self.starts  # (S,)
+    def __post_init__(self) -> None:
+        self.lengths = self.ends - self.starts  # (S,), read several times per step
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def select(self, indices: np.ndarray) -> EncodedCorpus:
         """The sequences ``indices`` (sharing the memory-mapped units)."""
-        return EncodedCorpus(self.units, self.starts[indices], self.ends[indices], self.stats)
+        return EncodedCorpus(
+            self.units,
+            self.starts[indices],
+            self.ends[indices],
+            self.lines[indices],
+            self.stats,
+            self.key,
+        )
 
 
 def encode_corpus(
@@ -65,35 +74,45 @@ def encode_corpus(
     if not (directory / "stats.json").exists():
         _write_cache(files, units, max_units, directory)
     stats = CorpusStats(**json.loads((directory / "stats.json").read_text()))
-    if stats.used == 0:
+    offsets = np.fromfile(directory / "offsets.bin", dtype=np.int64)  # (S + 1,)
+    if stats.used == 0 or len(offsets) < 2:
         raise CorpusError(f"{path}: no usable text ({stats.summary()})")
-    offsets = np.load(directory / "offsets.npy")
     return EncodedCorpus(
-        units=np.load(directory / "units.npy", mmap_mode="r"),
+        units=np.memmap(directory / "units.bin", dtype=np.int32, mode="r"),
         starts=offsets[:-1],
         ends=offsets[1:],
+        lines=np.fromfile(directory / "lines.bin", dtype=np.int64),
         stats=stats,
+        key=key,
     )
 
 
 def _write_cache(files: list[Path], units: SentencePieceUnits, max_units: int, directory: Path):
+    """Stream the encoded corpus to raw files: memory stays flat whatever the corpus size."""
     tmp = directory.with_name(directory.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     stats = CorpusStats()
     window = max_units - 2
-    offsets, total = [0], 0
-    with (tmp / "units.bin").open("wb") as out:
+    total, line_number = 0, 0
+    with (
+        (tmp / "units.bin").open("wb") as unit_file,
+        (tmp / "offsets.bin").open("wb") as offset_file,
+        (tmp / "lines.bin").open("wb") as line_file,
+    ):
+        offset_file.write(np.int64(0).tobytes())
         for line in read_lines(files, stats):
             words = units.encode_words([w.text for w in pre_tokenize(line)])
+            if not any(words):  # only characters that normalise away (U+3000, U+FEFF, ...)
+                stats.used -= 1
+                stats.empty += 1
+                continue
             for chunk in _windows(words, window):
-                sequence = [units.bos_id, *chunk, units.eos_id]
-                out.write(np.asarray(sequence, dtype=np.int32).tobytes())
+                sequence = np.asarray([units.bos_id, *chunk, units.eos_id], dtype=np.int32)
+                unit_file.write(sequence.tobytes())
                 total += len(sequence)
-                offsets.append(total)
-    flat = np.fromfile(tmp / "units.bin", dtype=np.int32)
-    np.save(tmp / "units.npy", flat)
-    np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64))
-    (tmp / "units.bin").unlink()
+                offset_file.write(np.int64(total).tobytes())
+                line_file.write(np.int64(line_number).tobytes())
+            line_number += 1
     (tmp / "stats.json").write_text(json.dumps(stats.__dict__))
     try:
         os.replace(tmp, directory)

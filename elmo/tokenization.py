@@ -128,8 +128,15 @@ class SentencePieceUnits:
         return self.processor.eos_id()
 
     def encode_words(self, words: Sequence[str]) -> list[list[int]]:
-        """Unit ids of each word, encoded on its own (never empty for a non-empty word)."""
-        return self.processor.encode(list(words)) if words else []
+        """Unit ids of each word, encoded on its own; never empty for a non-empty word (one
+        that normalisation erases, such as U+FEFF, becomes its UTF-8 byte pieces)."""
+        if not words:
+            return []
+        encoded = self.processor.encode(list(words))
+        return [ids or self._byte_pieces(w) for ids, w in zip(encoded, words, strict=True)]
+
+    def _byte_pieces(self, word: str) -> list[int]:
+        return [self.processor.piece_to_id(f"<0x{b:02X}>") for b in word.encode("utf-8")]
 
     def unit_char_ids(self) -> torch.Tensor:
         """``(V, 50)`` char ids of every unit; boundary units get the sentence-boundary ids."""

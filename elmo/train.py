@@ -107,7 +107,13 @@ def train(
         else objective
     )
     optimizer = build_optimizer(model, config.optim, ctx.device)
-    saved_config = {"train": to_dict(config), "vocab_size": data.units.vocab_size}
+    saved_config = {
+        "train": to_dict(config),
+        "vocab_size": data.units.vocab_size,
+        # the data plan depends on these: resuming with other data or ranks would misplace it
+        "corpus": [data.train.key, data.valid.key],
+        "batches_per_step": ctx.world * config.data.grad_accum,
+    }
     state = TrainingState()
     torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     checkpoint = latest_checkpoint(output / "checkpoints")
@@ -115,6 +121,7 @@ def train(
         _check_resumable(checkpoint_config(checkpoint), saved_config, checkpoint)
         state = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
         if ctx.main:
+            _drop_metrics_after(output / "metrics.jsonl", state.step)
             print(f"resuming from {checkpoint} (step {state.step})", flush=True)
     loop = _Loop(config, ctx, data, wrapped, model, optimizer, state, saved_config, output)
     first_step = state.step
@@ -128,6 +135,14 @@ def train(
         save_bundle(model, bundle, tokenizer=data.units, model_card=card)
     _barrier()
     return TrainResult(bundle, state, *ppl)
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """Forget evaluations logged after the checkpoint (the run is killed and resumed there)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _barrier() -> None:
@@ -148,8 +163,9 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
 
     if comparable(previous) != comparable(current):
         raise ConfigError(
-            f"{path}: the checkpoint was made with another config; use the same config "
-            "(only run.max_steps and run.max_time_s may change) or another --output"
+            f"{path}: the checkpoint was made with another config, data or number of ranks; "
+            "use the same config "
+            "and data (only run.max_steps and run.max_time_s may change) or another --output"
         )
 
 
@@ -202,10 +218,7 @@ class _Loop:
         logged_tokens, logged_at, steps_since_log = 0, time.monotonic(), 0
         elapsed_before = self.state.elapsed_s
         while self.state.step < cfg.max_steps:
-            if (
-                cfg.max_time_s is not None
-                and time.monotonic() - started + elapsed_before >= cfg.max_time_s
-            ):
+            if self._out_of_time(started, elapsed_before):
                 break
             batches = self._next_step()
             loss_sum += self._train_step(batches)
@@ -238,6 +251,18 @@ class _Loop:
         if self.state.step % cfg.checkpoint_every and self.state.step < cfg.max_steps:
             self.checkpoint()  # stopped by max_time_s
         bar.close()
+
+    def _out_of_time(self, started: float, elapsed_before: float) -> bool:
+        """Rank 0's clock decides for every rank (ranks that stopped apart would wait for each
+        other forever); checked at logging steps, where the loop syncs anyway."""
+        limit = self.config.run.max_time_s
+        if limit is None or self.state.step % self.config.run.log_every:
+            return False
+        over = torch.tensor(float(time.monotonic() - started + elapsed_before >= limit))
+        if self.ctx.world > 1:
+            over = over.to(self.ctx.device)
+            dist.broadcast(over, src=0)
+        return bool(over)
 
     @property
     def wrapped_module(self) -> LanguageModelObjective:
@@ -289,7 +314,7 @@ class _Loop:
             "lr": learning_rate(
                 self.config.optim, self.config.run.max_steps, max(self.state.step - 1, 0)
             ),
-            "train_loss": self.train_loss,
+            "train_loss": None if math.isnan(self.train_loss) else self.train_loss,
             "valid_ppl_forward": forward,
             "valid_ppl_backward": backward,
             "valid_ppl": math.sqrt(forward * backward),

@@ -50,7 +50,10 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         _require(self.vocab_size >= 300, "tokenizer.vocab_size must be >= 300 (256 byte pieces)")
-        _require(0.9 <= self.character_coverage <= 1.0, "tokenizer.character_coverage in [0.9, 1]")
+        _require(
+            0.98 <= self.character_coverage <= 1.0,
+            "tokenizer.character_coverage must be in [0.98, 1] (sentencepiece's range)",
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class OptimConfig:
         _require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
         _require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip: null or > 0")
         _require(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _require(all(0 <= b < 1 for b in self.betas), "optim.betas must lie in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _require(self.max_steps >= 1, "run.max_steps must be >= 1")
+        _require(0 <= self.seed < 2**31, "run.seed must be in [0, 2**31)")
         _require(self.max_time_s is None or self.max_time_s > 0, "run.max_time_s: null or > 0")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
             _require(getattr(self, name) >= 1, f"run.{name} must be >= 1")

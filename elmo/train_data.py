@@ -6,6 +6,7 @@ then read the same files (a cache hit), so every rank sees identical data.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from elmo.chars import PADDING_CHAR_ID
-from elmo.corpus import CorpusError, CorpusStats, corpus_files, read_lines
+from elmo.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
 from elmo.data import EncodedCorpus, encode_corpus
+from elmo.errors import ConfigError, InvalidInputError
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from elmo.train_config import TrainConfig
 
@@ -40,6 +42,8 @@ def prepare_data(
     is_main: bool,
     barrier: Callable[[], None],
 ) -> TrainingData:
+    if output.exists() and not output.is_dir():
+        raise CorpusError(f"{output}: --output must be a directory, not a file")
     output.mkdir(parents=True, exist_ok=True)
     train_path = Path(train_path)
     corpus_files(train_path)  # fail early, on every rank, for a missing or empty path
@@ -76,20 +80,36 @@ def _tokenizer(config: TrainConfig, train_path: Path, output: Path) -> SentenceP
         units.save(output / "tokenizer.model")
         return units
     saved = output / "tokenizer.model"
-    if saved.exists():
-        return SentencePieceUnits.load(saved)
     files = corpus_files(train_path)
+    settings = {
+        "vocab_size": config.tokenizer.vocab_size,
+        "character_coverage": config.tokenizer.character_coverage,
+        "max_sentences": config.tokenizer.max_sentences,
+        "corpus": fingerprint(files, b"tokenizer"),
+    }
+    recorded = output / "tokenizer.json"
+    if saved.exists():
+        if recorded.exists() and json.loads(recorded.read_text()) == settings:
+            return SentencePieceUnits.load(saved)
+        raise ConfigError(
+            f"{saved} was trained on other text or with other [tokenizer] settings; "
+            "use another --output (or delete it to train a new one)"
+        )
     stats = CorpusStats()
     if next(read_lines(files, stats), None) is None:
         raise CorpusError(f"{train_path}: no usable text ({stats.summary()})")
-    proto = train_sentencepiece(
-        read_lines(files, CorpusStats()),
-        vocab_size=config.tokenizer.vocab_size,
-        character_coverage=config.tokenizer.character_coverage,
-        max_sentences=config.tokenizer.max_sentences,
-    )
+    try:
+        proto = train_sentencepiece(
+            read_lines(files, CorpusStats()),
+            vocab_size=config.tokenizer.vocab_size,
+            character_coverage=config.tokenizer.character_coverage,
+            max_sentences=config.tokenizer.max_sentences,
+        )
+    except InvalidInputError as exc:
+        raise CorpusError(f"{train_path}: {exc}") from None
     tmp = saved.with_name(f"tokenizer.model.tmp{os.getpid()}")
     tmp.write_bytes(proto)
+    recorded.write_text(json.dumps(settings))
     os.replace(tmp, saved)
     return SentencePieceUnits(proto)
 
@@ -97,10 +117,12 @@ def _tokenizer(config: TrainConfig, train_path: Path, output: Path) -> SentenceP
 def _hold_out(
     corpus: EncodedCorpus, fraction: float, seed: int
 ) -> tuple[EncodedCorpus, EncodedCorpus]:
-    """Split off a random ``fraction`` of the sequences (at least one) for validation."""
-    if len(corpus) < 2:
-        raise CorpusError("the training text has fewer than 2 sequences: give --valid separately")
+    """Split off a random ``fraction`` of the lines (at least one) for validation; all windows
+    of a line go to the same side, so no validation text is trained on."""
+    lines = np.unique(corpus.lines)
+    if len(lines) < 2:
+        raise CorpusError("the training text has fewer than 2 lines: give --valid separately")
     rng = np.random.default_rng([seed, 7])
-    order = rng.permutation(len(corpus))
-    n_valid = max(1, int(len(corpus) * fraction))
-    return corpus.select(np.sort(order[n_valid:])), corpus.select(np.sort(order[:n_valid]))
+    held = rng.permutation(lines)[: max(1, int(len(lines) * fraction))]
+    is_valid = np.isin(corpus.lines, held)
+    return corpus.select(np.flatnonzero(~is_valid)), corpus.select(np.flatnonzero(is_valid))

@@ -109,3 +109,15 @@ def test_batch_targets_are_next_and_previous_units(tmp_path, units):
         assert (batch.forward_targets[row, n - 1 :] == -100).all()
     assert batch.predictions == int((corpus.lengths[indices] - 1).sum())
     assert batch.lengths.tolist() == corpus.lengths[indices].tolist()
+
+
+def test_lines_that_normalise_to_nothing_count_as_empty(tmp_path, units):
+    path = tmp_path / "odd.txt"
+    path.write_text("\u3000\u3000\nreal words\n\u200b\n", encoding="utf-8")
+    corpus = encode_corpus(path, units, 16, tmp_path / "cache")
+    assert len(corpus) == 2  # "\u200b" is a word of byte pieces; the U+3000 line is empty
+    assert corpus.stats.empty == 1 and corpus.stats.used == 2
+    only_space = tmp_path / "space.txt"
+    only_space.write_text("\u3000\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no usable text"):
+        encode_corpus(only_space, units, 16, tmp_path / "cache")

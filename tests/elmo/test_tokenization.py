@@ -70,3 +70,8 @@ def test_tokenizer_files_are_checked(tmp_path):
         SentencePieceUnits.load(bad)
     with pytest.raises(WeightFileError, match="cannot read tokenizer"):
         SentencePieceUnits.load(tmp_path / "missing.model")
+
+
+def test_a_word_that_normalises_away_becomes_byte_pieces(units):
+    (pieces,) = units.encode_words(["\ufeff"])
+    assert [units.processor.id_to_piece(i) for i in pieces] == ["<0xEF>", "<0xBB>", "<0xBF>"]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from elmo.errors import ConfigError
 from elmo.tokenization import SentencePieceUnits
 from elmo.train import train
 from elmo.train_config import load_train_config
+from elmo.train_data import prepare_data
 from factories import FIXTURES
 
 CORPUS = FIXTURES / "corpus"
@@ -92,11 +94,11 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "model" / "model.safetensors")
 
 
-def test_a_stopped_and_resumed_run_ends_bit_identical(tmp_path):
+def test_a_killed_and_resumed_run_ends_bit_identical(tmp_path):
     settings = [
         "run.max_steps=24",
         "run.checkpoint_every=8",
-        "run.eval_every=100",
+        "run.eval_every=4",
         "optim.total_steps=24",
         "optim.decay=cosine",
         "data.batch_tokens=512",
@@ -107,12 +109,17 @@ def test_a_stopped_and_resumed_run_ends_bit_identical(tmp_path):
     split = tmp_path / "split"
     stopped = load_train_config(TINY, [*settings, "run.max_steps=13"])
     train(stopped, CORPUS / "train.txt", CORPUS / "valid.txt", split)
-    assert (split / "checkpoints" / "step_00000013").is_dir()
+    # as if killed after step 13 but before its checkpoint: the newest one left is step 8
+    shutil.rmtree(split / "checkpoints" / "step_00000013")
     train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", split)
     a, b = _weights(whole), _weights(split)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    steps = [
+        json.loads(line)["step"] for line in (split / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == [4, 8, 12, 16, 20, 24]
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):
@@ -154,3 +161,38 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path):
     assert again.state.step == first.state.step == 2
     assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines
     assert again.valid_ppl_forward == first.valid_ppl_forward
+
+
+def test_a_time_limit_stops_the_run_and_keeps_a_checkpoint(tmp_path):
+    config = load_train_config(
+        TINY, ["run.max_time_s=0.5", "run.log_every=1", "data.batch_tokens=512"]
+    )
+    result = train(config, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    assert 0 < result.state.step < 400
+    assert (tmp_path / "checkpoints" / f"step_{result.state.step:08d}").is_dir()
+    assert (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_held_out_lines_are_never_trained_on(tmp_path):
+    config = load_train_config(
+        TINY, ["run.max_steps=1", "data.max_units=8", "run.valid_fraction=0.2"]
+    )
+    data = prepare_data(config, CORPUS / "train.txt", None, tmp_path, True, lambda: None)
+    assert len(set(data.train.lines) & set(data.valid.lines)) == 0
+    assert len(data.valid) > 0 and len(np.unique(data.train.lines)) > len(
+        np.unique(data.valid.lines)
+    )
+
+
+def test_a_tokenizer_from_other_settings_is_not_reused(tmp_path):
+    train(load_train_config(TINY, ["run.max_steps=1"]), CORPUS / "train.txt", None, tmp_path)
+    other = load_train_config(TINY, ["run.max_steps=1", "tokenizer.vocab_size=500"])
+    with pytest.raises(ConfigError, match="trained on other text or with other"):
+        train(other, CORPUS / "train.txt", None, tmp_path)
+
+
+def test_output_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["train", "--train", str(CORPUS / "train.txt"), "--output", str(target)]) == 2
+    assert "must be a directory" in capsys.readouterr().err

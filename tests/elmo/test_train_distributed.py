@@ -66,7 +66,7 @@ def test_two_gloo_processes_reproduce_one_process_with_the_same_global_batch(tmp
     for key in single:
         torch.testing.assert_close(ddp[key], single[key], rtol=1e-4, atol=1e-5, msg=key)
     # the runs really trained: weights moved away from their shared initialisation
-    first = load_file(next((tmp_path / "ddp" / "checkpoints").iterdir()) / "model.safetensors")
+    first = load_file(sorted((tmp_path / "ddp" / "checkpoints").iterdir())[0] / "model.safetensors")
     assert any(not torch.equal(first[k], ddp[k]) for k in ddp)
     assert "2 × CPU" in (tmp_path / "ddp" / "model" / "MODEL_CARD.md").read_text()
     assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == [
