@@ -73,3 +73,26 @@ def test_two_gloo_processes_reproduce_one_process_with_the_same_global_batch(tmp
         "step_00000003",
         "step_00000006",
     ]
+
+
+def test_a_time_limit_stops_every_rank_together(tmp_path):
+    """Ranks must agree on the last step; one rank stopping alone would hang the other."""
+    out = tmp_path / "timed"
+    run(
+        [
+            "--output",
+            str(out),
+            "--max-time",
+            "3",
+            "--set",
+            "run.log_every=1",
+            "--set",
+            "run.eval_every=2",
+            "--set",
+            "run.max_steps=10000",
+        ],
+        processes=2,
+    )
+    assert (out / "model" / "model.safetensors").exists()
+    (last,) = [p.name for p in sorted((out / "checkpoints").iterdir())][-1:]
+    assert 0 < int(last.removeprefix("step_")) < 100000
