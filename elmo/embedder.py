@@ -133,8 +133,8 @@ class Embedder:
 
 def _pool(vectors: np.ndarray, sizes: list[int], pooling: str) -> np.ndarray:
     """Piece vectors ``[L, n_pieces, 2D]`` → word vectors ``[L, n_words, 2D]``."""
-    ends = np.cumsum(sizes)
-    starts = ends - np.asarray(sizes)
+    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    starts = ends - np.asarray(sizes, dtype=np.int64)
     if pooling == "first":
         return vectors[:, starts].copy()
     if pooling == "last":

@@ -17,7 +17,7 @@ Sections and their defaults (``elmo train --show-config`` prints the effective v
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,10 +159,6 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
     node[leaf] = value
-
-
-def with_run(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return replace(config, run=replace(config.run, **changes))
 
 
 def to_toml(config: TrainConfig) -> str:

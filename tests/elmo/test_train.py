@@ -78,6 +78,14 @@ def test_exported_bundle_loads_embeds_and_has_a_model_card(trained):
     arrays = embedder.embed_tokens([["Call", "me", "Ishmael", "."], ["whale"]])
     assert arrays[0].shape == (3, 4, 64) and arrays[1].shape == (3, 1, 64)
     assert np.isfinite(arrays[0]).all()
+    for pooling in ("mean", "first", "last"):
+        pooled = embedder.embed_tokens([[], ["Ishmael", "\ufeff"]], unit_pooling=pooling)
+        assert pooled[0].shape == (3, 0, 64) and pooled[1].shape == (3, 2, 64)
+        assert np.isfinite(pooled[1]).all()
+    first, last = (
+        embedder.embed_tokens([["Ishmael"]], unit_pooling=p)[0] for p in ("first", "last")
+    )
+    assert not np.allclose(first, last)  # "Ishmael" is several pieces
     card = (bundle / "MODEL_CARD.md").read_text()
     for fact in ("command: `pytest`", "steps: 400", "tokens seen", "wall time", "train.txt"):
         assert fact in card, fact
