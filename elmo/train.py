@@ -93,7 +93,6 @@ def train(
     """Train (or resume, if ``output_dir`` holds checkpoints) and export the final bundle."""
     output = Path(output_dir)
     ctx = _setup_distributed(config)
-    started = time.monotonic()
     data = prepare_data(config, train_path, valid_path, output, ctx.main, _barrier)
     model_config = replace(config.model, vocab_size=data.units.vocab_size)
     torch.manual_seed(config.run.seed)
@@ -125,7 +124,7 @@ def train(
             print(f"resuming from {checkpoint} (step {state.step})", flush=True)
     loop = _Loop(config, ctx, data, wrapped, model, optimizer, state, saved_config, output)
     first_step = state.step
-    loop.run(started)
+    loop.run(time.monotonic())  # run.max_time_s and elapsed_s count training, not data prep
     ppl = evaluate(objective, data, config, ctx.device) if ctx.main else (math.nan, math.nan)
     bundle = output / "model"
     if ctx.main:

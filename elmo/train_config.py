@@ -97,7 +97,7 @@ class RunConfig:
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["fp32", "bf16"] = "fp32"
     max_steps: int = 10000
-    max_time_s: float | None = None
+    max_time_s: float | None = None  # training time over all resumes, data preparation excluded
     eval_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
