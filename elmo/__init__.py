@@ -9,8 +9,9 @@ from elmo.bundle import load_bundle, load_model, save_bundle
 from elmo.chars import batch_to_char_ids
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.convert import load_original
-from elmo.embedder import Embedder
+from elmo.embedder import Embedder, Embedding
 from elmo.errors import ConfigError, ElmoError, InvalidInputError, WeightFileError
+from elmo.pooling import Mix
 from elmo.scalar_mix import ScalarMix
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "ConfigError",
     "ElmoError",
     "Embedder",
+    "Embedding",
     "InvalidInputError",
+    "Mix",
     "ModelConfig",
     "RecurrentConfig",
     "ScalarMix",

@@ -9,6 +9,7 @@ batched with.  The model is never mutated, so one ``Embedder`` may serve several
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,36 @@ from elmo.bundle import load_model, load_tokenizer
 from elmo.chars import MAX_CHARS, token_to_char_ids, validate_sentences
 from elmo.config import ModelConfig
 from elmo.errors import InvalidInputError
-from elmo.tokenization import SentencePieceUnits
+from elmo.pooling import (
+    Mix,
+    check_sentence_pooling,
+    mix_layers,
+    pool_sentence,
+    resolve_layers,
+)
+from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
-__all__ = ["UNIT_POOLING", "Embedder"]
+__all__ = ["UNIT_POOLING", "Embedder", "Embedding"]
 
 UNIT_POOLING = ("mean", "first", "last")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One input's result.
+
+    ``tokens``: the words; ``offsets``: their ``[start, end)`` character offsets in the input
+    text (None for pre-tokenized input); ``vectors``: ``[K, n, 2D]`` for the chosen ``layers``,
+    or ``[n, 2D]`` when a mix was asked for (``layers`` then names the mixed layers);
+    ``sentence``: the pooled sentence vector (``[K, 2D]`` or ``[2D]``) when asked for.
+    """
+
+    tokens: list[str]
+    offsets: list[tuple[int, int]] | None
+    vectors: np.ndarray
+    layers: tuple[int, ...]
+    mixed: bool
+    sentence: np.ndarray | None = None
 
 
 class Embedder:
@@ -105,6 +131,45 @@ class Embedder:
             _pool(v, [len(w) for w in p], pooling)
             for v, p in zip(unit_vectors, pieces, strict=True)
         ]
+
+    def embed(
+        self,
+        inputs: Sequence[str] | Sequence[Sequence[str]],
+        layers: Sequence[int] | str = "all",
+        mix: object = None,
+        sentence_pooling: str | None = None,
+        unit_pooling: str | None = None,
+    ) -> list[Embedding]:
+        """Typed results for raw strings (pre-tokenized here, with offsets) or token lists.
+
+        ``layers``: indices or ``"all"``; ``mix``: None, ``"average"``, ``"top"`` or
+        ``{"weights": [...], "gamma": g}`` over the chosen layers (softmax-normalised weights);
+        ``sentence_pooling``: None, ``"mean"``, ``"max"`` or ``"first_last"``.
+        """
+        if isinstance(inputs, str):
+            raise InvalidInputError("expected a list of texts or token lists, got one str")
+        indices = resolve_layers(layers, self.num_layers)  # check every option before the model
+        parsed = Mix.parse(mix, len(indices))
+        check_sentence_pooling(sentence_pooling)
+        raw = all(isinstance(item, str) for item in inputs)
+        words = [pre_tokenize(text) for text in inputs] if raw else None
+        token_lists = [[w.text for w in ws] for ws in words] if words is not None else inputs
+        arrays = self.embed_tokens(token_lists, unit_pooling)  # validates token lists
+        results = []
+        for i, array in enumerate(arrays):
+            chosen = array[list(indices)]  # (K, n, 2D)
+            vectors = mix_layers(chosen, parsed) if parsed is not None else chosen
+            results.append(
+                Embedding(
+                    tokens=list(token_lists[i]),
+                    offsets=[(w.start, w.end) for w in words[i]] if words is not None else None,
+                    vectors=vectors.astype(np.float32, copy=False),
+                    layers=indices,
+                    mixed=parsed is not None,
+                    sentence=pool_sentence(vectors, sentence_pooling) if sentence_pooling else None,
+                )
+            )
+        return results
 
     @staticmethod
     def _word_char_ids(sentence: list[str]) -> torch.Tensor:

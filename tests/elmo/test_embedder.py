@@ -93,3 +93,69 @@ def test_embedder_loads_a_saved_bundle(tmp_path):
     embedder = Embedder.from_pretrained(tmp_path)
     assert (embedder.num_layers, embedder.dim) == (3, 12)
     assert embedder.embed_tokens([["a", "b"]])[0].shape == (3, 2, 12)
+
+
+def test_embed_raw_text_returns_tokens_offsets_and_vectors(embedder):
+    text = "El gato come pescado."
+    (result,) = embedder.embed([text])
+    assert result.tokens == ["El", "gato", "come", "pescado", "."]
+    assert [text[a:b] for a, b in result.offsets] == result.tokens
+    assert result.layers == (0, 1, 2) and not result.mixed
+    np.testing.assert_array_equal(result.vectors, embedder.embed_tokens([result.tokens])[0])
+
+
+def test_embed_selects_mixes_and_pools(embedder):
+    tokens = [["El", "gato", "come", "pescado", "."]]
+    full = embedder.embed_tokens(tokens)[0]
+    (picked,) = embedder.embed(tokens, layers=[2, 0])
+    np.testing.assert_array_equal(picked.vectors, full[[2, 0]])
+    assert picked.offsets is None
+    (mixed,) = embedder.embed(tokens, layers=[1, 2], mix="average", sentence_pooling="mean")
+    np.testing.assert_allclose(mixed.vectors, (full[1] + full[2]) / 2, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mixed.sentence, mixed.vectors.mean(0), rtol=1e-6, atol=1e-6)
+    (empty,) = embedder.embed([""], sentence_pooling="first_last")
+    assert (
+        empty.tokens == [] and empty.vectors.shape == (3, 0, 32) and empty.sentence.shape == (3, 32)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layers": [5]}, "indices in 0..2"),
+        ({"mix": "median"}, "mix must be"),
+        ({"layers": [0, 1], "mix": {"weights": [1, 2, 3]}}, "3 weights for 2 selected layers"),
+        ({"sentence_pooling": "sum"}, "sentence pooling must be one of"),
+        ({"unit_pooling": "middle"}, "unit_pooling must be one of"),
+    ],
+)
+def test_embed_rejects_bad_options_before_running_the_model(embedder, kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        embedder.embed(["a b"], **kwargs)
+
+
+def test_embed_rejects_a_single_string(embedder):
+    with pytest.raises(InvalidInputError, match="got one str"):
+        embedder.embed("El gato")
+
+
+def test_eight_threads_get_identical_typed_results(embedder):
+    texts = [" ".join(s) for s in random_sentences(16, 10, seed=9)]
+    expected = embedder.embed(texts, mix="average")
+    results: dict[int, list] = {}
+    barrier = threading.Barrier(8)
+
+    def work(k: int) -> None:
+        barrier.wait()
+        results[k] = embedder.embed(texts, mix="average")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8
+    for got in results.values():
+        for a, b in zip(got, expected, strict=True):
+            assert a.tokens == b.tokens and a.offsets == b.offsets
+            np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)

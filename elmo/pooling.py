@@ -1,0 +1,99 @@
+"""Choosing, mixing and pooling the layers of one sentence's vectors (numpy, after the model).
+
+A sentence's vectors are ``[L, n, 2D]``: layer 0 (context-free, the token vector twice), then
+one layer per recurrent layer, each ``[forward; backward]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from elmo.errors import InvalidInputError
+
+__all__ = [
+    "SENTENCE_POOLING",
+    "Mix",
+    "check_sentence_pooling",
+    "mix_layers",
+    "pool_sentence",
+    "resolve_layers",
+]
+
+SENTENCE_POOLING = ("mean", "max", "first_last")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A scalar mix: ``gamma * sum_k softmax(weights)_k * layer_k`` over the selected layers."""
+
+    weights: tuple[float, ...]
+    gamma: float = 1.0
+
+    @classmethod
+    def parse(cls, spec: object, num_layers: int) -> Mix | None:
+        """``None``, ``"average"``, ``"top"``, a ``Mix``, or ``{"weights": [...], "gamma": g}``."""
+        if spec is None or isinstance(spec, Mix):
+            mix = spec
+        elif spec == "average":
+            mix = cls((0.0,) * num_layers)
+        elif spec == "top":
+            mix = cls((-np.inf,) * (num_layers - 1) + (0.0,))
+        elif isinstance(spec, dict) and set(spec) <= {"weights", "gamma"} and "weights" in spec:
+            mix = cls(tuple(float(w) for w in spec["weights"]), float(spec.get("gamma", 1.0)))
+        else:
+            raise InvalidInputError(
+                "mix must be null, 'average', 'top' or {'weights': [...], 'gamma': g}; "
+                f"got {spec!r}"
+            )
+        if mix is not None and len(mix.weights) != num_layers:
+            raise InvalidInputError(
+                f"mix has {len(mix.weights)} weights for {num_layers} selected layers"
+            )
+        return mix
+
+    def normalised(self) -> np.ndarray:
+        w = np.asarray(self.weights, dtype=np.float64)
+        w = np.exp(w - w.max())
+        return (w / w.sum()).astype(np.float32)
+
+
+def resolve_layers(layers: Sequence[int] | str, count: int) -> tuple[int, ...]:
+    """Layer indices for ``layers`` (``"all"`` or indices in ``0..count-1``, in the order given)."""
+    chosen = tuple(range(count)) if layers == "all" else layers
+    if isinstance(chosen, str) or not isinstance(chosen, Sequence) or not chosen:
+        raise InvalidInputError(f"layers must be 'all' or a list of indices; got {layers!r}")
+    bad = [k for k in chosen if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < count]
+    if bad:
+        raise InvalidInputError(f"layers must be indices in 0..{count - 1}; got {layers!r}")
+    return tuple(chosen)
+
+
+def mix_layers(vectors: np.ndarray, mix: Mix) -> np.ndarray:
+    """``[K, n, 2D]`` → ``[n, 2D]``."""
+    return mix.gamma * np.einsum("k,knd->nd", mix.normalised(), vectors)
+
+
+def check_sentence_pooling(how: str | None) -> None:
+    if how is not None and how not in SENTENCE_POOLING:
+        raise InvalidInputError(f"sentence pooling must be one of {SENTENCE_POOLING}, got {how!r}")
+
+
+def pool_sentence(vectors: np.ndarray, how: str) -> np.ndarray:
+    """Pool over tokens: ``[..., n, 2D]`` → ``[..., 2D]``; an empty sentence gives zeros.
+
+    ``first_last`` joins the forward half at the last token (it has read the whole sentence) with
+    the backward half at the first token (likewise, from the right).
+    """
+    check_sentence_pooling(how)
+    n, width = vectors.shape[-2], vectors.shape[-1]
+    if n == 0:
+        return np.zeros((*vectors.shape[:-2], width), dtype=np.float32)
+    if how == "mean":
+        return vectors.mean(axis=-2)
+    if how == "max":
+        return vectors.max(axis=-2)
+    half = width // 2
+    return np.concatenate([vectors[..., -1, :half], vectors[..., 0, half:]], axis=-1)
