@@ -1,6 +1,7 @@
 """The ``elmo`` command line.
 
-Subcommands: ``train`` (a biLM on a corpus), ``convert`` (original files → bundle),
+Subcommands: ``train`` (a biLM on a corpus), ``embed`` (a file of sentences → vectors),
+``convert`` (original files → bundle),
 ``info`` (what a model is) and ``similarity`` (how a word's vectors change with context, per
 layer).  Errors the library reports are printed as one line naming the file or input, with
 exit status 2.
@@ -124,6 +125,50 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_train)
 
 
+def _embed(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from elmo.extract import extract
+
+    embedder = Embedder.from_pretrained(args.model, batch_size=args.batch_size, device=args.device)
+    layers = "top" if args.top else "average" if args.average else "all"
+    count = extract(
+        embedder,
+        Path(args.input),
+        Path(args.output),
+        layers,
+        args.pretokenized,
+        args.force,
+        progress=not args.quiet,
+    )
+    print(f"wrote {count} sentence(s) to {args.output}")
+
+
+def _add_embed(commands: argparse._SubParsersAction) -> None:
+    embed = commands.add_parser(
+        "embed",
+        help="embed every line of a file into HDF5 (AllenNLP layout), NPZ or JSONL",
+        description="One sentence a line (or JSONL: a string, a token list, or an object with "
+        '"text" or "tokens"); an empty line gives 0 tokens. The output type follows OUTPUT\'s '
+        "extension: .hdf5/.h5, .npz or .jsonl.",
+    )
+    embed.add_argument("input", help="text file, one sentence a line, or .jsonl")
+    embed.add_argument("output", help="output file: .hdf5, .h5, .npz or .jsonl")
+    embed.add_argument("--model", required=True, help="bundle or original-files directory")
+    which = embed.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="all layers, [L, n, 2D] (default)")
+    which.add_argument("--top", action="store_true", help="the top layer only, [n, 2D]")
+    which.add_argument("--average", action="store_true", help="the mean of all layers, [n, 2D]")
+    embed.add_argument(
+        "--pretokenized", action="store_true", help="split text lines on whitespace only"
+    )
+    embed.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass")
+    embed.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    embed.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    embed.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.set_defaults(run=_embed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elmo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     similarity.set_defaults(run=_similarity)
     _add_train(commands)
+    _add_embed(commands)
     return parser
 
 
