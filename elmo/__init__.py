@@ -11,6 +11,7 @@ from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.convert import load_original
 from elmo.embedder import Embedder, Embedding
 from elmo.errors import ConfigError, ElmoError, InvalidInputError, WeightFileError
+from elmo.module import Elmo, ElmoOutput
 from elmo.pooling import Mix
 from elmo.scalar_mix import ScalarMix
 
@@ -19,7 +20,9 @@ __all__ = [
     "BiLMOutput",
     "CharCNNConfig",
     "ConfigError",
+    "Elmo",
     "ElmoError",
+    "ElmoOutput",
     "Embedder",
     "Embedding",
     "InvalidInputError",
