@@ -19,7 +19,15 @@ from elmo.config import ModelConfig, from_dict, to_dict
 from elmo.errors import ConfigError, WeightFileError
 from elmo.tokenization import SentencePieceUnits
 
-__all__ = ["FORMAT_VERSION", "load_bundle", "load_model", "load_tokenizer", "save_bundle"]
+__all__ = [
+    "FORMAT_VERSION",
+    "load_bundle",
+    "load_model",
+    "load_tokenizer",
+    "models_dir",
+    "resolve_model_path",
+    "save_bundle",
+]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -119,7 +127,7 @@ def read_config(directory: Path) -> ModelConfig:
 
 def load_tokenizer(path: str | Path) -> SentencePieceUnits | None:
     """The bundle's sentencepiece units, or None for a model that reads words."""
-    path = Path(path)
+    path = resolve_model_path(path)
     if not (path / CONFIG_FILE).exists():
         return None  # original options.json + weights.hdf5: words
     spec = _read_document(path).get("tokenizer", {"type": "words"})
@@ -161,11 +169,32 @@ def load_bundle(directory: str | Path) -> BiLM:
     return model.eval()
 
 
+def models_dir() -> Path:
+    """Where named models live: ``$ELMO_MODELS_DIR``, else the repository's ``models/``."""
+    return Path(os.environ.get("ELMO_MODELS_DIR", Path(__file__).resolve().parents[1] / "models"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A directory path as given, or the name of a model in :func:`models_dir`."""
+    path = Path(name_or_path)
+    if path.exists() or path.is_absolute() or len(path.parts) > 1:
+        return path
+    named = models_dir() / path
+    if named.is_dir():
+        return named
+    available = sorted(p.name for p in models_dir().glob("*") if p.is_dir())
+    raise WeightFileError(
+        f"{name_or_path}: neither a directory nor a model in {models_dir()} "
+        f"(available: {', '.join(available) or 'none'})"
+    )
+
+
 def load_model(path: str | Path) -> BiLM:
-    """A bundle directory, or a directory with original ``options.json`` + ``weights.hdf5``."""
+    """A bundle directory, a directory with original ``options.json`` + ``weights.hdf5``, or the
+    name of a model in :func:`models_dir`."""
     from elmo.convert import load_original
 
-    path = Path(path)
+    path = resolve_model_path(path)
     if not path.is_dir():
         raise WeightFileError(f"{path}: not a directory (expected a model bundle)")
     if (path / CONFIG_FILE).exists():

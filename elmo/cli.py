@@ -154,7 +154,11 @@ def _add_embed(commands: argparse._SubParsersAction) -> None:
     )
     embed.add_argument("input", help="text file, one sentence a line, or .jsonl")
     embed.add_argument("output", help="output file: .hdf5, .h5, .npz or .jsonl")
-    embed.add_argument("--model", required=True, help="bundle or original-files directory")
+    embed.add_argument(
+        "--model",
+        default="default",
+        help="bundle or original-files directory, or a model name in models/ (default: default)",
+    )
     which = embed.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="all layers, [L, n, 2D] (default)")
     which.add_argument("--top", action="store_true", help="the top layer only, [n, 2D]")

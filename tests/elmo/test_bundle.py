@@ -146,3 +146,11 @@ def test_unwritable_bundle_path_is_reported(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(WeightFileError, match="cannot write the bundle"):
         save_bundle(tiny_model(), blocker)
+
+
+def test_models_can_be_loaded_by_name_from_the_models_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path))
+    save_bundle(tiny_model("gru"), tmp_path / "small-test")
+    assert load_model("small-test").config.recurrent.cell == "gru"
+    with pytest.raises(WeightFileError, match=r"available: small-test"):
+        load_model("no-such-model")

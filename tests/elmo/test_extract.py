@@ -108,3 +108,11 @@ def test_existing_output_missing_input_and_unknown_type_are_refused(tmp_path, so
     assert embed(str(source), str(tmp_path / "out.csv")) == 2
     assert "unknown output type" in capsys.readouterr().err
     assert embed(str(source), str(out), "--force", "--pretokenized") == 0
+
+
+def test_without_model_the_default_is_used_and_its_absence_is_explained(
+    tmp_path, source, capsys, monkeypatch
+):
+    monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["embed", str(source), str(tmp_path / "o.hdf5"), "--quiet"]) == 2
+    assert "default: neither a directory nor a model in" in capsys.readouterr().err
