@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from elmo.bilm import BiLM
-from elmo.chars import PADDING_CHAR_ID, token_to_char_ids
+from elmo.chars import token_to_char_ids, used_slots
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.corpus import CorpusStats
 from elmo.data import EncodedCorpus, plan_epoch
@@ -63,7 +63,7 @@ def synthetic_data(vocab: int, sentences: int, seed: int = 0):
         "".join(rng.choice(letters, size=rng.integers(1, 9))) for _ in range(vocab - 3)
     ]
     table = torch.tensor([token_to_char_ids(s) for s in strings])
-    unit_chars = ((table != 0) & (table != PADDING_CHAR_ID)).sum(-1).numpy()
+    unit_chars = used_slots(table).numpy()
     return corpus, table, unit_chars
 
 

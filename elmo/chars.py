@@ -27,7 +27,9 @@ __all__ = [
     "PADDING_CHAR_ID",
     "batch_to_char_ids",
     "bytes_to_char_ids",
+    "sentence_char_ids",
     "token_to_char_ids",
+    "used_slots",
     "validate_sentences",
 ]
 
@@ -93,6 +95,18 @@ def validate_sentences(sentences: object) -> list[list[str]]:
     return checked
 
 
+def sentence_char_ids(sentence: Sequence[str]) -> torch.Tensor:
+    """``(n, 50)`` char ids of one (already validated) sentence; ``(0, 50)`` when empty."""
+    if not sentence:
+        return torch.zeros(0, MAX_CHARS, dtype=torch.long)
+    return torch.tensor([token_to_char_ids(t) for t in sentence])
+
+
+def used_slots(char_ids: torch.Tensor) -> torch.Tensor:
+    """``(..., 50)`` → ``(...)``: slots a unit uses (its bytes and word markers)."""
+    return ((char_ids != 0) & (char_ids != PADDING_CHAR_ID)).sum(-1)
+
+
 def batch_to_char_ids(sentences: Sequence[Sequence[str]]) -> torch.Tensor:
     """Char ids of a batch, ``(B, T, 50)`` int64, T = longest sentence; padded slots are 0.
 
@@ -102,6 +116,5 @@ def batch_to_char_ids(sentences: Sequence[Sequence[str]]) -> torch.Tensor:
     longest = max((len(s) for s in sentences), default=0)
     ids = torch.zeros((len(sentences), longest, MAX_CHARS), dtype=torch.long)
     for i, sentence in enumerate(sentences):
-        if sentence:
-            ids[i, : len(sentence)] = torch.tensor([token_to_char_ids(t) for t in sentence])
+        ids[i, : len(sentence)] = sentence_char_ids(sentence)
     return ids

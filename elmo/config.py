@@ -29,7 +29,8 @@ CELL_TYPES: tuple[str, ...] = typing.get_args(CellType)
 LSTM_FAMILY = ("lstm", "lstm_peephole", "cifg")
 
 
-def _require(ok: bool, message: str) -> None:
+def require(ok: bool, message: str) -> None:
+    """Raise a :class:`ConfigError` with ``message`` unless ``ok`` (shared config validation)."""
     if not ok:
         raise ConfigError(message)
 
@@ -58,20 +59,18 @@ class CharCNNConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(tuple(f) for f in self.filters))
-        _require(self.embedding_dim > 0, "char_cnn.embedding_dim must be > 0")
-        _require(len(self.filters) > 0, "char_cnn.filters must not be empty")
+        require(self.embedding_dim > 0, "char_cnn.embedding_dim must be > 0")
+        require(len(self.filters) > 0, "char_cnn.filters must not be empty")
         for width, count in self.filters:
-            _require(
+            require(
                 0 < width <= self.max_characters_per_token and count > 0,
                 f"char_cnn.filters: ({width}, {count}) needs 0 < width <= "
                 f"{self.max_characters_per_token} and count > 0",
             )
-        _require(self.n_highway >= 0, "char_cnn.n_highway must be >= 0")
-        _require(self.activation in ("relu", "tanh"), "char_cnn.activation must be relu or tanh")
-        _require(
-            self.max_characters_per_token == 50, "char_cnn.max_characters_per_token must be 50"
-        )
-        _require(self.n_characters == 262, "char_cnn.n_characters must be 262 (ids 0-261)")
+        require(self.n_highway >= 0, "char_cnn.n_highway must be >= 0")
+        require(self.activation in ("relu", "tanh"), "char_cnn.activation must be relu or tanh")
+        require(self.max_characters_per_token == 50, "char_cnn.max_characters_per_token must be 50")
+        require(self.n_characters == 262, "char_cnn.n_characters must be 262 (ids 0-261)")
 
     @property
     def n_filters(self) -> int:
@@ -98,23 +97,23 @@ class RecurrentConfig:
     residual: bool = True
 
     def __post_init__(self) -> None:
-        _require(self.cell in CELL_TYPES, f"recurrent.cell must be one of {CELL_TYPES}")
-        _require(self.num_layers >= 1, "recurrent.num_layers must be >= 1")
-        _require(self.hidden_size > 0, "recurrent.hidden_size must be > 0")
-        _require(self.projection_size > 0, "recurrent.projection_size must be > 0")
+        require(self.cell in CELL_TYPES, f"recurrent.cell must be one of {CELL_TYPES}")
+        require(self.num_layers >= 1, "recurrent.num_layers must be >= 1")
+        require(self.hidden_size > 0, "recurrent.hidden_size must be > 0")
+        require(self.projection_size > 0, "recurrent.projection_size must be > 0")
         for name in ("cell_clip", "proj_clip"):
             value = getattr(self, name)
-            _require(value is None or value > 0, f"recurrent.{name} must be null or > 0")
-            _require(
+            require(value is None or value > 0, f"recurrent.{name} must be null or > 0")
+            require(
                 value is None or self.cell in LSTM_FAMILY,
                 f"recurrent.{name} applies only to the cells {LSTM_FAMILY}, not {self.cell}",
             )
         if self.cell in LSTM_FAMILY:
-            _require(
+            require(
                 self.projection_size <= self.hidden_size,
                 "recurrent.projection_size must be <= hidden_size for LSTM cells",
             )
-            _require(
+            require(
                 self.proj_clip is None or self.projection_size < self.hidden_size,
                 "recurrent.proj_clip needs a projection (projection_size < hidden_size)",
             )
@@ -133,8 +132,8 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(self.vocab_size is None or self.vocab_size > 1, "vocab_size must be null or > 1")
-        _require(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        require(self.vocab_size is None or self.vocab_size > 1, "vocab_size must be null or > 1")
+        require(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
     @property
     def output_dim(self) -> int:

@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from elmo.bilm import BiLM
 from elmo.bundle import load_model, load_tokenizer
-from elmo.chars import MAX_CHARS, token_to_char_ids, validate_sentences
+from elmo.chars import sentence_char_ids, validate_sentences
 from elmo.config import ModelConfig
 from elmo.errors import InvalidInputError
 from elmo.pooling import (
@@ -79,7 +79,12 @@ class Embedder:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         if model.stateful:
             raise InvalidInputError("Embedder needs a stateless model (stateful=False)")
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise InvalidInputError(f"device {device!r}: {exc}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InvalidInputError(f"device {device!r}: no CUDA device is available")
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.units = units
@@ -122,7 +127,7 @@ class Embedder:
         if pooling not in UNIT_POOLING:
             raise InvalidInputError(f"unit_pooling must be one of {UNIT_POOLING}, got {pooling!r}")
         if self.units is None:
-            sequences = [self._word_char_ids(s) for s in sentences]
+            sequences = [sentence_char_ids(s) for s in sentences]
             return self._embed_sequences(sequences)
         pieces = [self.units.encode_words(s) for s in sentences]
         sequences = [self.unit_char_ids[[i for word in p for i in word]] for p in pieces]
@@ -170,12 +175,6 @@ class Embedder:
                 )
             )
         return results
-
-    @staticmethod
-    def _word_char_ids(sentence: list[str]) -> torch.Tensor:
-        if not sentence:
-            return torch.zeros(0, MAX_CHARS, dtype=torch.long)
-        return torch.tensor([token_to_char_ids(t) for t in sentence])
 
     def _embed_sequences(self, sequences: list[torch.Tensor]) -> list[np.ndarray]:
         """Unit char ids (n_i, 50) per sentence → ``[L, n_i, 2D]`` per sentence."""

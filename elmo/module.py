@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from elmo.bilm import BiLM
 from elmo.bundle import load_model, load_tokenizer
-from elmo.chars import MAX_CHARS, token_to_char_ids, validate_sentences
+from elmo.chars import MAX_CHARS, sentence_char_ids, validate_sentences
 from elmo.errors import InvalidInputError
 from elmo.scalar_mix import ScalarMix
 from elmo.tokenization import SentencePieceUnits
@@ -81,18 +81,12 @@ class Elmo(nn.Module):
         sentences = validate_sentences(sentences)
         device = self.unit_char_ids.device
         if self.units is None:
-            rows = [self._word_ids(s) for s in sentences]
+            rows = [sentence_char_ids(s) for s in sentences]
             layers, mask = self._run(rows, device)  # (L, B, T, 2D), (B, T)
         else:
             layers, mask = self._run_pieces(sentences, device)
         outputs = [self.dropout(mix(layers, mask)) for mix in self.mixes]
         return ElmoOutput([torch.where(mask[..., None], o, 0.0) for o in outputs], mask)
-
-    @staticmethod
-    def _word_ids(sentence: list[str]) -> torch.Tensor:
-        if not sentence:
-            return torch.zeros(0, MAX_CHARS, dtype=torch.long)
-        return torch.tensor([token_to_char_ids(t) for t in sentence])
 
     def train(self, mode: bool = True) -> Elmo:
         """A frozen biLM stays in eval mode (no dropout inside the features it gives)."""

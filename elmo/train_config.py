@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from elmo.config import ModelConfig, from_dict, to_dict
+from elmo.config import ModelConfig, from_dict, require, to_dict
 from elmo.errors import ConfigError
 
 __all__ = [
@@ -36,11 +36,6 @@ __all__ = [
 ]
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
 @dataclass(frozen=True)
 class TokenizerConfig:
     vocab_size: int = 32000
@@ -49,8 +44,8 @@ class TokenizerConfig:
     max_sentences: int = 2_000_000  # lines sampled for sentencepiece training
 
     def __post_init__(self) -> None:
-        _require(self.vocab_size >= 300, "tokenizer.vocab_size must be >= 300 (256 byte pieces)")
-        _require(
+        require(self.vocab_size >= 300, "tokenizer.vocab_size must be >= 300 (256 byte pieces)")
+        require(
             0.98 <= self.character_coverage <= 1.0,
             "tokenizer.character_coverage must be in [0.98, 1] (sentencepiece's range)",
         )
@@ -70,13 +65,13 @@ class OptimConfig:
     adagrad_initial_accumulator: float = 1.0
 
     def __post_init__(self) -> None:
-        _require(self.lr > 0, "optim.lr must be > 0")
-        _require(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
-        _require(self.total_steps is None or self.total_steps >= 1, "optim.total_steps >= 1")
-        _require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
-        _require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip: null or > 0")
-        _require(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
-        _require(all(0 <= b < 1 for b in self.betas), "optim.betas must lie in [0, 1)")
+        require(self.lr > 0, "optim.lr must be > 0")
+        require(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        require(self.total_steps is None or self.total_steps >= 1, "optim.total_steps >= 1")
+        require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
+        require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip: null or > 0")
+        require(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        require(all(0 <= b < 1 for b in self.betas), "optim.betas must lie in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -86,9 +81,9 @@ class DataConfig:
     grad_accum: int = 1  # batches per optimizer step and device
 
     def __post_init__(self) -> None:
-        _require(self.max_units >= 3, "data.max_units must be >= 3")
-        _require(self.batch_tokens >= self.max_units, "data.batch_tokens must be >= max_units")
-        _require(self.grad_accum >= 1, "data.grad_accum must be >= 1")
+        require(self.max_units >= 3, "data.max_units must be >= 3")
+        require(self.batch_tokens >= self.max_units, "data.batch_tokens must be >= max_units")
+        require(self.grad_accum >= 1, "data.grad_accum must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -105,12 +100,12 @@ class RunConfig:
     valid_fraction: float = 0.01  # held out of --train when no --valid is given
 
     def __post_init__(self) -> None:
-        _require(self.max_steps >= 1, "run.max_steps must be >= 1")
-        _require(0 <= self.seed < 2**31, "run.seed must be in [0, 2**31)")
-        _require(self.max_time_s is None or self.max_time_s > 0, "run.max_time_s: null or > 0")
+        require(self.max_steps >= 1, "run.max_steps must be >= 1")
+        require(0 <= self.seed < 2**31, "run.seed must be in [0, 2**31)")
+        require(self.max_time_s is None or self.max_time_s > 0, "run.max_time_s: null or > 0")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
-            _require(getattr(self, name) >= 1, f"run.{name} must be >= 1")
-        _require(0 < self.valid_fraction < 0.5, "run.valid_fraction must be in (0, 0.5)")
+            require(getattr(self, name) >= 1, f"run.{name} must be >= 1")
+        require(0 < self.valid_fraction < 0.5, "run.valid_fraction must be in (0, 0.5)")
 
 
 @dataclass(frozen=True)
@@ -122,7 +117,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
-        _require(self.model.vocab_size is None, "model.vocab_size is set from the tokenizer")
+        require(self.model.vocab_size is None, "model.vocab_size is set from the tokenizer")
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:

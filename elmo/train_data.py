@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elmo.chars import PADDING_CHAR_ID
+from elmo.chars import used_slots
 from elmo.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
 from elmo.data import EncodedCorpus, encode_corpus
 from elmo.errors import ConfigError, InvalidInputError
@@ -67,8 +67,7 @@ def prepare_data(
         train, valid = _hold_out(train, config.run.valid_fraction, config.run.seed)
     else:
         valid = encoded["valid"]
-    table = units.unit_char_ids().numpy()
-    unit_chars = ((table != 0) & (table != PADDING_CHAR_ID)).sum(-1)
+    unit_chars = used_slots(units.unit_char_ids()).numpy()
     return TrainingData(
         units, train, valid, unit_chars, train_path, Path(valid_path) if valid_path else None
     )

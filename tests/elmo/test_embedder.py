@@ -2,6 +2,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
@@ -64,6 +65,11 @@ def test_invalid_settings_are_rejected():
     model = tiny_model()
     with pytest.raises(InvalidInputError, match="batch_size must be >= 1"):
         Embedder(model, batch_size=0)
+    with pytest.raises(InvalidInputError, match="device 'tpu9'"):
+        Embedder(model, device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="no CUDA device"):
+            Embedder(model, device="cuda")
     model.stateful = True
     with pytest.raises(InvalidInputError, match="stateless"):
         Embedder(model)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from elmo.bundle import save_bundle
+from elmo.chars import sentence_char_ids
 from elmo.errors import InvalidInputError
 from elmo.module import Elmo
 from elmo.scalar_mix import ScalarMix
@@ -48,7 +49,7 @@ def test_representations_mask_and_mix_match_the_biLM():
     output = elmo(sentences)
     assert len(output.representations) == 2
     assert output.mask.tolist() == [[True, True, False], [True, True, True], [False] * 3]
-    layers = elmo.bilm(torch.stack([elmo._word_ids(s) for s in sentences[1:2]])).layers
+    layers = elmo.bilm(torch.stack([sentence_char_ids(s) for s in sentences[1:2]])).layers
     expected = ScalarMix(3)(layers, torch.ones(1, 3, dtype=torch.bool))
     torch.testing.assert_close(output.representations[0][1], expected[0])
     assert torch.count_nonzero(output.representations[1][0, 2]) == 0

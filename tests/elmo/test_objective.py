@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from elmo.bilm import BiLM
-from elmo.chars import PADDING_CHAR_ID
+from elmo.chars import used_slots
 from elmo.config import CELL_TYPES
 from elmo.data import encode_corpus, make_batch, plan_epoch
 from elmo.objective import LanguageModelObjective
@@ -25,7 +25,7 @@ def corpus(tmp_path_factory):
     lines = (CORPUS / "train.txt").read_text(encoding="utf-8").splitlines()
     units = SentencePieceUnits(train_sentencepiece(lines, vocab_size=400))
     table = units.unit_char_ids()
-    chars = ((table != 0) & (table != PADDING_CHAR_ID)).sum(-1).numpy()
+    chars = used_slots(table).numpy()
     train = encode_corpus(CORPUS / "train.txt", units, 32, cache)
     valid = encode_corpus(CORPUS / "valid.txt", units, 32, cache)
     return units, table, chars, train, valid
