@@ -30,7 +30,7 @@ from elmo.pooling import (
 )
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
-__all__ = ["UNIT_POOLING", "Embedder", "Embedding"]
+__all__ = ["UNIT_POOLING", "Embedder", "Embedding", "PreparedSentence"]
 
 UNIT_POOLING = ("mean", "first", "last")
 
@@ -51,6 +51,42 @@ class Embedding:
     layers: tuple[int, ...]
     mixed: bool
     sentence: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PreparedSentence:
+    """One sentence as the model reads it, so that a caller can batch sentences itself.
+
+    A server that groups sentences of several requests into one forward pass prepares each
+    request's sentences (:meth:`Embedder.prepare`), runs any mix of them through
+    :meth:`Embedder.embed_prepared`, and turns each sentence's unit vectors back into word
+    vectors with :meth:`word_vectors` (its own ``unit_pooling``).
+
+    ``char_ids``: ``(n_units, 50)``; ``word_units``: how many units each word has (None when
+    every word is one unit, as in word-level models).
+    """
+
+    char_ids: torch.Tensor
+    word_units: tuple[int, ...] | None = None
+
+    @property
+    def num_units(self) -> int:
+        """Time steps the biLM runs for this sentence: its cost in a batch."""
+        return int(self.char_ids.shape[0])
+
+    @property
+    def num_words(self) -> int:
+        return self.num_units if self.word_units is None else len(self.word_units)
+
+    def word_vectors(self, unit_vectors: np.ndarray, unit_pooling: str = "mean") -> np.ndarray:
+        """``[L, n_units, 2D]`` from :meth:`Embedder.embed_prepared` → ``[L, n_words, 2D]``."""
+        if unit_pooling not in UNIT_POOLING:
+            raise InvalidInputError(
+                f"unit_pooling must be one of {UNIT_POOLING}, got {unit_pooling!r}"
+            )
+        if self.word_units is None:
+            return unit_vectors
+        return _pool(unit_vectors, list(self.word_units), unit_pooling)
 
 
 class Embedder:
@@ -122,20 +158,37 @@ class Embedder:
         gives an array with 0 tokens.  Tokens over 48 UTF-8 bytes are cut, as in the original
         model; empty or non-string tokens raise :class:`InvalidInputError`.
         """
-        sentences = validate_sentences(sentences)
         pooling = unit_pooling or self.unit_pooling
         if pooling not in UNIT_POOLING:
             raise InvalidInputError(f"unit_pooling must be one of {UNIT_POOLING}, got {pooling!r}")
+        prepared = self.prepare(sentences)
+        unit_vectors = self.embed_prepared(prepared)
+        return [p.word_vectors(v, pooling) for p, v in zip(prepared, unit_vectors, strict=True)]
+
+    def prepare(self, sentences: Sequence[Sequence[str]]) -> list[PreparedSentence]:
+        """Validate token lists and turn each into the units the model reads (no model call).
+
+        Raises :class:`InvalidInputError` naming the first bad sentence or token.
+        """
+        sentences = validate_sentences(sentences)
         if self.units is None:
-            sequences = [sentence_char_ids(s) for s in sentences]
-            return self._embed_sequences(sequences)
-        pieces = [self.units.encode_words(s) for s in sentences]
-        sequences = [self.unit_char_ids[[i for word in p for i in word]] for p in pieces]
-        unit_vectors = self._embed_sequences(sequences)
-        return [
-            _pool(v, [len(w) for w in p], pooling)
-            for v, p in zip(unit_vectors, pieces, strict=True)
-        ]
+            return [PreparedSentence(sentence_char_ids(s)) for s in sentences]
+        prepared = []
+        for sentence in sentences:
+            pieces = self.units.encode_words(sentence)
+            ids = [i for word in pieces for i in word]
+            prepared.append(
+                PreparedSentence(self.unit_char_ids[ids], tuple(len(w) for w in pieces))
+            )
+        return prepared
+
+    def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
+        """Unit vectors ``[L, n_units, 2D]`` (float32) per prepared sentence, in input order.
+
+        Sentences are sorted by length and run ``batch_size`` at a time; each one's vectors do
+        not depend on the others.
+        """
+        return self._embed_sequences([s.char_ids for s in sentences])
 
     def embed(
         self,
@@ -187,12 +240,21 @@ class Embedder:
                 results[i] = np.zeros((self.num_layers, 0, self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            char_ids = pad_sequence([sequences[i] for i in chunk], batch_first=True)  # (b, T, 50)
+            rows = [sequences[i] for i in chunk]
+            if len(rows) == 1:
+                # A one-row matrix product takes another kernel path (matrix-vector) than a
+                # batch does, and rounds differently (up to ~1e-4 after a clipped LSTM): a
+                # one-unit filler row keeps a sentence alone identical to it in any batch.
+                rows.append(_FILLER_ROW)
+            char_ids = pad_sequence(rows, batch_first=True)  # (b, T, 50)
             with torch.inference_mode():
                 layers = self.model(char_ids.to(self.device)).layers.float().cpu().numpy()
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)
         return results  # type: ignore[return-value]
+
+
+_FILLER_ROW = sentence_char_ids(["."])
 
 
 def _pool(vectors: np.ndarray, sizes: list[int], pooling: str) -> np.ndarray:

@@ -7,7 +7,8 @@ import torch
 from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
 from elmo.errors import InvalidInputError
-from factories import ELMO_REFERENCE, random_sentences, tiny_model
+from elmo.tokenization import SentencePieceUnits, train_sentencepiece
+from factories import ELMO_REFERENCE, FIXTURES, random_sentences, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +166,29 @@ def test_eight_threads_get_identical_typed_results(embedder):
         for a, b in zip(got, expected, strict=True):
             assert a.tokens == b.tokens and a.offsets == b.offsets
             np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
+
+
+def test_a_sentence_alone_is_identical_to_the_same_sentence_in_a_batch(embedder):
+    sentences = random_sentences(51, 30, seed=4)
+    batched = Embedder(embedder.model, batch_size=64).embed_tokens(sentences)
+    for sentence, in_batch in zip(sentences[:10], batched, strict=False):
+        np.testing.assert_array_equal(embedder.embed_tokens([sentence])[0], in_batch)
+
+
+def test_prepared_sentences_of_a_sentencepiece_model_give_embed_tokens_vectors(tmp_path):
+    lines = (FIXTURES / "corpus" / "valid.txt").read_text(encoding="utf-8").splitlines()
+    units = SentencePieceUnits(train_sentencepiece(lines, vocab_size=400))
+    save_bundle(tiny_model(), tmp_path, tokenizer=units)
+    embedder = Embedder.from_pretrained(tmp_path)
+    sentences = [["whale", "Ishmael", "unbelievably"], [], ["sea"]]
+    prepared = embedder.prepare(sentences)
+    assert [p.num_words for p in prepared] == [3, 0, 1]
+    assert prepared[0].num_units > 3 and prepared[0].num_units == sum(prepared[0].word_units)
+    unit_vectors = embedder.embed_prepared(prepared)
+    assert unit_vectors[0].shape == (3, prepared[0].num_units, 12)
+    for pooling in ("mean", "first", "last"):
+        expected = embedder.embed_tokens(sentences, unit_pooling=pooling)
+        for p, v, want in zip(prepared, unit_vectors, expected, strict=True):
+            np.testing.assert_array_equal(p.word_vectors(v, pooling), want)
+    with pytest.raises(InvalidInputError, match="unit_pooling must be one of"):
+        prepared[0].word_vectors(unit_vectors[0], "middle")
