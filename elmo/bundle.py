@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from elmo.tokenization import SentencePieceUnits
 
 __all__ = [
     "FORMAT_VERSION",
+    "default_model_path",
     "load_bundle",
     "load_model",
     "load_tokenizer",
@@ -35,6 +37,11 @@ WEIGHTS_FILE = "model.safetensors"
 ORIGINAL_FILES = ("options.json", "weights.hdf5")
 TOKENIZER_FILE = "tokenizer.model"
 CARD_FILE = "MODEL_CARD.md"
+DEFAULT_MODEL = "default"
+# The tiny random model of the parity tests: the last resort of default_model_path().
+REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "elmo_reference"
+
+logger = logging.getLogger(__name__)
 
 
 def save_bundle(
@@ -187,6 +194,36 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         f"{name_or_path}: neither a directory nor a model in {models_dir()} "
         f"(available: {', '.join(available) or 'none'})"
     )
+
+
+def is_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds a bundle or the original ``options.json`` + ``weights.hdf5``."""
+    return (path / CONFIG_FILE).is_file() or all((path / f).is_file() for f in ORIGINAL_FILES)
+
+
+def default_model_path() -> Path:
+    """The model served or used when none is named.
+
+    ``default`` in :func:`models_dir` once the project's trained model is there; otherwise the
+    first model found in :func:`models_dir` (sorted by name); otherwise the tiny *random* model
+    of the tests, with a warning, so that the tools still run on a fresh checkout.
+    """
+    directory = models_dir()
+    named = directory / DEFAULT_MODEL
+    if is_model_dir(named):
+        return named
+    found = sorted(p for p in directory.glob("*") if p.is_dir() and is_model_dir(p))
+    if found:
+        logger.warning("no model named %r in %s; using %s", DEFAULT_MODEL, directory, found[0])
+        return found[0]
+    if is_model_dir(REFERENCE_MODEL):
+        logger.warning(
+            "no model in %s; using %s, a tiny RANDOM test model: its vectors mean nothing",
+            directory,
+            REFERENCE_MODEL,
+        )
+        return REFERENCE_MODEL
+    raise WeightFileError(f"no model in {directory} and no reference model at {REFERENCE_MODEL}")
 
 
 def load_model(path: str | Path) -> BiLM:

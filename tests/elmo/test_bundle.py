@@ -6,7 +6,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from elmo.bilm import BiLM
-from elmo.bundle import load_bundle, load_model, save_bundle
+from elmo.bundle import (
+    REFERENCE_MODEL,
+    default_model_path,
+    load_bundle,
+    load_model,
+    save_bundle,
+)
 from elmo.chars import batch_to_char_ids
 from elmo.config import from_dict, to_dict
 from elmo.convert import load_original
@@ -154,3 +160,18 @@ def test_models_can_be_loaded_by_name_from_the_models_directory(tmp_path, monkey
     assert load_model("small-test").config.recurrent.cell == "gru"
     with pytest.raises(WeightFileError, match=r"available: small-test"):
         load_model("no-such-model")
+
+
+def test_default_model_prefers_default_then_any_model_then_the_random_reference(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path))
+    (tmp_path / "empty-dir").mkdir()
+    with caplog.at_level("WARNING", logger="elmo.bundle"):
+        assert default_model_path() == REFERENCE_MODEL
+    assert "RANDOM test model" in caplog.text
+    save_bundle(tiny_model("gru"), tmp_path / "b-model")
+    save_bundle(tiny_model("gru"), tmp_path / "a-model")
+    assert default_model_path() == tmp_path / "a-model"
+    save_bundle(tiny_model("gru"), tmp_path / "default")
+    assert default_model_path() == tmp_path / "default"
