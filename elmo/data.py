@@ -14,6 +14,7 @@ The plan is a pure function of its inputs, so a resumed or distributed run sees 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,9 +27,17 @@ import torch
 from elmo.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
-__all__ = ["Batch", "EncodedCorpus", "encode_corpus", "make_batch", "plan_epoch"]
+__all__ = [
+    "Batch",
+    "EncodedCorpus",
+    "encode_corpus",
+    "is_encoded",
+    "make_batch",
+    "plan_epoch",
+]
 
 _CACHE_FORMAT = b"elmo-units-v2"
+_ENCODING_FILE = "encoding.json"  # how a cache directory was made: format, tokenizer, max_units
 _POOL = 4096  # sequences sorted together when packing batches by length
 
 
@@ -65,14 +74,24 @@ class EncodedCorpus:
 def encode_corpus(
     path: str | Path, units: SentencePieceUnits, max_units: int, cache_dir: str | Path
 ) -> EncodedCorpus:
-    """Encode ``path`` (or reuse its cache) into sequences of at most ``max_units`` units."""
+    """Encode ``path`` (or reuse its cache) into sequences of at most ``max_units`` units.
+
+    ``path`` may also be an encoded directory (a cache directory copied elsewhere, see
+    :func:`is_encoded`): it is read as is, after checking that it was made with this tokenizer
+    and ``max_units``, so a training machine needs the unit ids but not the text.
+    """
     if max_units < 3:
         raise CorpusError(f"max_units must be >= 3 (two boundaries and one unit), got {max_units}")
-    files = corpus_files(path)
-    key = fingerprint(files, _CACHE_FORMAT + units.model_proto + str(max_units).encode())
-    directory = Path(cache_dir) / key
-    if not (directory / "stats.json").exists():
-        _write_cache(files, units, max_units, directory)
+    if is_encoded(path):
+        directory = Path(path)
+        _check_encoding(directory, units, max_units)
+        key = directory.name
+    else:
+        files = corpus_files(path)
+        key = fingerprint(files, _CACHE_FORMAT + units.model_proto + str(max_units).encode())
+        directory = Path(cache_dir) / key
+        if not (directory / "stats.json").exists():
+            _write_cache(files, units, max_units, directory)
     stats = CorpusStats(**json.loads((directory / "stats.json").read_text()))
     offsets = np.fromfile(directory / "offsets.bin", dtype=np.int64)  # (S + 1,)
     if stats.used == 0 or len(offsets) < 2:
@@ -85,6 +104,34 @@ def encode_corpus(
         stats=stats,
         key=key,
     )
+
+
+def is_encoded(path: str | Path) -> bool:
+    """Whether ``path`` is an encoded corpus directory (it holds ``encoding.json``)."""
+    return (Path(path) / _ENCODING_FILE).is_file()
+
+
+def _encoding(units: SentencePieceUnits, max_units: int) -> dict[str, object]:
+    return {
+        "format": _CACHE_FORMAT.decode(),
+        "tokenizer_sha256": hashlib.sha256(units.model_proto).hexdigest(),
+        "max_units": max_units,
+    }
+
+
+def _check_encoding(directory: Path, units: SentencePieceUnits, max_units: int) -> None:
+    recorded = json.loads((directory / _ENCODING_FILE).read_text(encoding="utf-8"))
+    expected = _encoding(units, max_units)
+    for key, value in expected.items():
+        if recorded.get(key) != value:
+            raise CorpusError(
+                f"{directory / _ENCODING_FILE}: {key} is {recorded.get(key)!r}, but this run "
+                f"needs {value!r} (encode the text again with this tokenizer and data.max_units)"
+            )
+    missing = [n for n in ("units.bin", "offsets.bin", "lines.bin", "stats.json")
+               if not (directory / n).is_file()]  # fmt: skip
+    if missing:
+        raise CorpusError(f"{directory}: encoded corpus lacks {', '.join(missing)}")
 
 
 def _write_cache(files: list[Path], units: SentencePieceUnits, max_units: int, directory: Path):
@@ -114,6 +161,7 @@ def _write_cache(files: list[Path], units: SentencePieceUnits, max_units: int, d
                 line_file.write(np.int64(line_number).tobytes())
             line_number += 1
     (tmp / "stats.json").write_text(json.dumps(stats.__dict__))
+    (tmp / _ENCODING_FILE).write_text(json.dumps(_encoding(units, max_units)))
     try:
         os.replace(tmp, directory)
     except OSError:  # another process (a data-parallel rank) finished the same cache first

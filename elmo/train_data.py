@@ -16,7 +16,7 @@ import numpy as np
 
 from elmo.chars import used_slots
 from elmo.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
-from elmo.data import EncodedCorpus, encode_corpus
+from elmo.data import EncodedCorpus, encode_corpus, is_encoded
 from elmo.errors import ConfigError, InvalidInputError
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from elmo.train_config import TrainConfig
@@ -49,6 +49,11 @@ def prepare_data(
     corpus_files(train_path)  # fail early, on every rank, for a missing or empty path
     if valid_path is not None:
         corpus_files(valid_path)
+    if is_encoded(train_path) and config.tokenizer.model is None:
+        raise ConfigError(
+            f"{train_path} is an encoded corpus: set tokenizer.model to the tokenizer it was "
+            "encoded with"
+        )
     if is_main:
         units = _tokenizer(config, train_path, output)
     barrier()

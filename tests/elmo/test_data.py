@@ -1,8 +1,10 @@
+import shutil
+
 import numpy as np
 import pytest
 
 from elmo.corpus import CorpusError, CorpusStats, corpus_files, read_lines
-from elmo.data import encode_corpus, make_batch, plan_epoch
+from elmo.data import encode_corpus, is_encoded, make_batch, plan_epoch
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES
 
@@ -121,3 +123,28 @@ def test_lines_that_normalise_to_nothing_count_as_empty(tmp_path, units):
     only_space.write_text("\u3000\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no usable text"):
         encode_corpus(only_space, units, 16, tmp_path / "cache")
+
+
+def test_an_encoded_directory_moved_elsewhere_reads_like_the_text(tmp_path, units):
+    text = tmp_path / "t.txt"
+    text.write_text("the whale\nthe sea and the ship\n")
+    original = encode_corpus(text, units, 16, tmp_path / "cache")
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "cache" / original.key, moved)
+    text.unlink()  # the text is not needed any more
+    assert is_encoded(moved)
+    again = encode_corpus(moved, units, 16, tmp_path / "other-cache")
+    np.testing.assert_array_equal(again.units, original.units)
+    np.testing.assert_array_equal(again.starts, original.starts)
+    assert not (tmp_path / "other-cache").exists()
+
+
+def test_an_encoded_directory_from_another_tokenizer_or_length_is_refused(tmp_path, units):
+    text = tmp_path / "t.txt"
+    text.write_text("the whale\n")
+    key = encode_corpus(text, units, 16, tmp_path / "cache").key
+    with pytest.raises(CorpusError, match=r"encoding.json: max_units is 16, but this run needs 32"):
+        encode_corpus(tmp_path / "cache" / key, units, 32, tmp_path / "c2")
+    other = SentencePieceUnits(train_sentencepiece(LINES[::2], vocab_size=420))
+    with pytest.raises(CorpusError, match="tokenizer_sha256"):
+        encode_corpus(tmp_path / "cache" / key, other, 16, tmp_path / "c2")

@@ -204,3 +204,32 @@ def test_output_that_is_a_file_is_refused(tmp_path, capsys):
     target.write_text("x")
     assert main(["train", "--train", str(CORPUS / "train.txt"), "--output", str(target)]) == 2
     assert "must be a directory" in capsys.readouterr().err
+
+
+def test_training_on_encoded_directories_equals_training_on_the_text(tmp_path):
+    settings = ["run.max_steps=6", "run.eval_every=3", "run.checkpoint_every=6"]
+    text_run = tmp_path / "text"
+    config = load_train_config(TINY, settings)
+    train(config, CORPUS / "train.txt", CORPUS / "valid.txt", text_run)
+    units = SentencePieceUnits.load(text_run / "model" / "tokenizer.model")
+    encoded = [
+        encode_corpus(CORPUS / name, units, config.data.max_units, text_run / "cache").key
+        for name in ("train.txt", "valid.txt")
+    ]
+    moved = [shutil.copytree(text_run / "cache" / k, tmp_path / f"enc{i}") for i, k in
+             enumerate(encoded)]  # fmt: skip
+    tokenizer = shutil.copy(text_run / "model" / "tokenizer.model", tmp_path / "tok.model")
+    encoded_run = tmp_path / "encoded"
+    with_tokenizer = load_train_config(TINY, [*settings, f'tokenizer.model="{tokenizer}"'])
+    train(with_tokenizer, moved[0], moved[1], encoded_run)
+    a, b = _weights(text_run), _weights(encoded_run)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_an_encoded_corpus_without_its_tokenizer_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train(load_train_config(TINY, ["run.max_steps=1"]), CORPUS / "train.txt", None, run)
+    (key,) = [p for p in (run / "cache").iterdir()]
+    with pytest.raises(ConfigError, match=r"is an encoded corpus: set tokenizer\.model"):
+        train(load_train_config(TINY, []), key, None, tmp_path / "again")
