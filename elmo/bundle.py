@@ -23,6 +23,7 @@ from elmo.tokenization import SentencePieceUnits
 __all__ = [
     "FORMAT_VERSION",
     "default_model_path",
+    "is_model_dir",
     "load_bundle",
     "load_model",
     "load_tokenizer",

@@ -1,10 +1,10 @@
 """The ``elmo`` command line.
 
 Subcommands: ``train`` (a biLM on a corpus), ``embed`` (a file of sentences → vectors),
-``convert`` (original files → bundle),
-``info`` (what a model is) and ``similarity`` (how a word's vectors change with context, per
-layer).  Errors the library reports are printed as one line naming the file or input, with
-exit status 2.
+``convert`` (original files → bundle), ``info`` (what a model is), ``similarity`` (how a word's
+vectors change with context, per layer), ``evaluate`` and ``serve`` (the REST service; needs
+the ``service`` extra).  Errors the library reports are printed as one line naming the file or
+input, with exit status 2.
 """
 
 from __future__ import annotations
@@ -174,6 +174,41 @@ def _add_embed(commands: argparse._SubParsersAction) -> None:
     embed.set_defaults(run=_embed)
 
 
+# Packages of the ``service`` extra: missing one means the extra is not installed.
+_SERVICE_PACKAGES = {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings"}
+_SERVICE_PACKAGES |= {"prometheus_client", "anyio"}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the library must not depend on the service or its packages.
+    try:
+        from service.server import load_settings, serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _SERVICE_PACKAGES:
+            raise
+        raise ElmoError(
+            f"elmo serve needs the service extra (missing module {exc.name!r}): "
+            "pip install -e '.[service]'"
+        ) from None
+    settings = load_settings(model=args.model, host=args.host, port=args.port, device=args.device)
+    return serve(settings)
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the REST service (ELMO_* variables set the limits; see README)",
+        description="Serve a model over HTTP. Flags override ELMO_* environment variables.",
+    )
+    serve.add_argument(
+        "--model", help="bundle directory or model name (default: the default model in models/)"
+    )
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0: all)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000)")
+    serve.add_argument("--device", help="cpu (default), cuda, cuda:1, ...")
+    serve.set_defaults(run=_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elmo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_embed(commands)
     add_evaluate(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -209,11 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "similarity" and len(args.sentences) < 2:
         parser.error("similarity needs at least two sentences")
     try:
-        args.run(args)
+        status = args.run(args)
     except ElmoError as exc:
         print(f"elmo: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

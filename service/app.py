@@ -1,0 +1,106 @@
+"""The app factory: routes, error handlers, middleware and the model's lifecycle.
+
+Middleware, outermost first: request id / timing / metrics (so every answer, errors included,
+is counted and carries the id), CORS (only when origins are configured; preflights must not
+need the API key), the API key (when configured), the body-size limit, then the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from elmo import __version__
+from elmo.embedder import Embedder
+from service.errors import install_handlers
+from service.metrics import Metrics
+from service.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from service.routes import router
+from service.settings import Settings
+from service.state import ServiceState
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """
+Contextual ELMo vectors over HTTP. `POST /v1/embed` returns every layer (or a scalar mix) per
+token or pooled per sentence; `POST /v1/embeddings` is OpenAI-compatible. Errors use OpenAI's
+envelope `{"error": {"message", "type", "param", "code"}}`; limits are listed at `/info`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    model_path: Path | None = None,
+) -> FastAPI:
+    """Build the service for one model: an ``embedder`` already loaded, or a ``model_path``
+    that loads in the background once the server runs (``/ready`` says when)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    state = ServiceState(settings, metrics, embedder=embedder, model_path=model_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(state.start())
+        try:
+            yield
+        finally:
+            if not loading.done():
+                loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await state.stop()
+
+    app = FastAPI(
+        title="ELMo embeddings", version=__version__, description=_DESCRIPTION, lifespan=lifespan
+    )
+    app.state.service = state
+    install_handlers(app)
+    app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(AuthMiddleware, api_key=settings.api_key.get_secret_value())
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        paths=lambda: _route_paths(app),
+    )
+    _document_400_not_422(app)
+    return app
+
+
+def _route_paths(app: FastAPI) -> list[str]:
+    """The paths the app answers (for metric labels): our routes and FastAPI's docs."""
+    docs = [app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url]
+    return [getattr(route, "path", "") for route in router.routes] + [p for p in docs if p]
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Validation errors are answered 400 in the error envelope; drop FastAPI's default 422
+    entries from the OpenAPI schema so that ``/docs`` does not promise another shape."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,186 @@
+"""Every error the service answers, in OpenAI's envelope: ``{"error": {message, type, param,
+code}}``.
+
+One envelope on every route means a client needs one error parser, and the OpenAI client
+understands our errors on ``/v1/embeddings``.  Messages name the field (``param``) and, where
+a limit was hit, the limit and its value.  No exception text or traceback from inside the
+service ever reaches a client: unexpected errors are logged and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+__all__ = [
+    "BodyTooLarge",
+    "ClientDisconnected",
+    "ServiceError",
+    "error_body",
+    "error_response",
+    "install_handlers",
+]
+
+logger = logging.getLogger("service")
+
+# What a field accepts, for type errors at the field itself (pydantic's union errors name
+# every member's tag, which tells a client little).
+_FIELD_HINTS = {
+    "inputs": "a string, a list of strings, or a list of token lists",
+    "input": "a string or a list of strings",
+    "layers": "'all' or a list of layer indices",
+    "mix": "null, 'average', 'top' or {\"weights\": [...], \"gamma\": g}",
+}
+# Location parts that are pydantic's names for union members, not field names.
+_UNION_TAG = re.compile(r"[\[\]'(),]|^[A-Z]|^(str|int|float|bool|none)$")
+
+
+class ServiceError(Exception):
+    """An error with an HTTP status and the envelope's fields; raised anywhere in a request."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its answer was ready; its work has been dropped."""
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body streams in; an HTTPException so that FastAPI's body reader
+    passes it on instead of calling it a parse error."""
+
+    code = "body_too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+def error_body(
+    message: str,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.message, exc.type, exc.param, exc.code),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+def _param(loc: Sequence[Any]) -> str | None:
+    """``("body", "mix", "MixWeights", "weights", 1)`` → ``"mix.weights[1]"``."""
+    text = ""
+    for part in loc:
+        if part == "body" and not text:
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _UNION_TAG.search(str(part)):
+            text += f".{part}" if text else str(part)
+    return text or None
+
+
+def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """One message and ``param`` for pydantic's error list: the most specific error of the
+    first field that failed (a union reports one error per member; the deepest is the one that
+    matches what the client sent)."""
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        position = first["loc"][-1] if first.get("loc") else "?"
+        detail = (first.get("ctx") or {}).get("error", "invalid JSON")
+        return f"malformed JSON body at character {position}: {detail}", None
+    if tuple(first.get("loc", ())) == ("body",):
+        if first.get("type") == "missing":
+            return "the request body is missing: send a JSON object", None
+        return "the request body must be a JSON object", None
+    field = _param(first["loc"][:2])
+    same_field = [e for e in errors if _param(e["loc"][:2]) == field]
+    chosen = max(same_field, key=lambda e: len(_param(e["loc"]) or ""))
+    param = _param(chosen["loc"])
+    kind = chosen.get("type", "")
+    if kind == "missing":
+        return f"{param}: field required", param
+    if kind == "extra_forbidden":
+        return f"{param}: unknown field", param
+    if param in _FIELD_HINTS and not kind.startswith("elmo_"):
+        return f"{param} must be {_FIELD_HINTS[param]}", param
+    message = str(chosen.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{param}: {message}", param
+
+
+async def _on_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    message, param = describe_validation_errors(exc.errors())
+    return error_response(ServiceError(400, message, param=param, code="invalid_value"))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"unknown route: {request.method} {request.url.path}"
+        code = "unknown_route"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+        code = "method_not_allowed"
+    else:
+        message, code = str(exc.detail), getattr(exc, "code", None)
+    return error_response(ServiceError(exc.status_code, message, code=code, headers=exc.headers))
+
+
+async def _on_disconnect(request: Request, exc: Exception) -> Response:
+    # Nobody reads this answer; 499 (nginx's "client closed request") marks it in the metrics.
+    return Response(status_code=499)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("request_id")
+    logger.error("request %s failed", request_id, exc_info=exc)
+    body = error_body(
+        f"internal error (request id {request_id}); the server has logged it",
+        type="server_error",
+        code="internal_error",
+    )
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return Response(json.dumps(body), 500, headers=headers, media_type="application/json")
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(ClientDisconnected, _on_disconnect)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,165 @@
+"""ASGI middleware: request ids, timing and metrics; the API key; the body-size limit.
+
+Written as plain ASGI callables rather than ``BaseHTTPMiddleware``: they must see every
+response (also the errors other middleware sends), count bytes as they stream in, and must not
+buffer or re-wrap the request body that the routes and the disconnect watcher read.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import BodyTooLarge, error_body
+from service.metrics import Metrics
+
+__all__ = ["AuthMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware", "send_error"]
+
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces, bounded
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer in the service's error envelope from middleware (outside FastAPI's handlers)."""
+    payload = json.dumps(error_body(message, type, None, code)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Accepts a client's ``X-Request-ID`` (or makes one) and echoes it; adds
+    ``Server-Timing: app;dur=<ms>``; records every request in the metrics.
+
+    Routes are labelled by path only when the path is one of the app's routes, so scanners
+    probing random URLs cannot blow up the metric's cardinality.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, paths: Callable[[], Iterable[str]]):
+        self.app = app
+        self.metrics = metrics
+        self._paths_source = paths
+        self._paths: set[str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._paths is None:
+            self._paths = set(self._paths_source())
+        given = Headers(scope=scope).get("x-request-id")
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope["request_id"] = request_id
+        route = scope["path"] if scope["path"] in self._paths else "unmatched"
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1e3:.1f}"
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+class AuthMiddleware:
+    """``Authorization: Bearer <key>`` on every route but liveness and readiness (probes
+    carry no secrets)."""
+
+    OPEN_PATHS = frozenset({"/health", "/ready"})
+
+    def __init__(self, app: ASGIApp, api_key: str):
+        self.app = app
+        self._key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = Headers(scope=scope).get("authorization")
+        challenge = [(b"www-authenticate", b"Bearer")]
+        if not header:
+            await send_error(
+                send, 401, "missing API key: send the header 'Authorization: Bearer <key>'",
+                type="authentication_error", code="missing_api_key", headers=challenge,
+            )  # fmt: skip
+            return
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._key):
+            await send_error(
+                send, 401, "invalid API key in the Authorization header",
+                type="authentication_error", code="invalid_api_key", headers=challenge,
+            )  # fmt: skip
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: at once from ``Content-Length``, and by counting the
+    bytes as they arrive (chunked uploads, or a client that lies about the length)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await send_error(send, 400, "invalid Content-Length header", code="invalid_value")
+                return
+            if int(declared) > self.max_bytes:
+                await send_error(send, 413, self.message(), code="body_too_large")
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message: dict[str, Any] = await receive()  # type: ignore[assignment]
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.message())
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def message(self) -> str:
+        return f"the request body is larger than max_body_bytes={self.max_bytes}"

@@ -1,0 +1,61 @@
+"""From a sentence's word vectors to what a response carries: layers, mix, pooling, encoding.
+
+The numerics are the library's (:mod:`elmo.pooling`), so the service returns exactly what
+``Embedder.embed`` would.  The OpenAI-compatible vector is defined here once: the mean over
+tokens of the average of all layers, L2-normalised, which is also what the native route
+returns for ``mix="average", pooling="mean", normalize=true``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from elmo.pooling import Mix, mix_layers, pool_sentence
+
+__all__ = ["encode_array", "l2_normalize", "openai_vector", "shape_vectors"]
+
+
+def l2_normalize(array: np.ndarray) -> np.ndarray:
+    """Unit length along the last axis; a zero vector stays zero."""
+    norm = np.linalg.norm(array, axis=-1, keepdims=True)
+    return np.divide(array, norm, out=np.zeros_like(array), where=norm > 0)
+
+
+def shape_vectors(
+    words: np.ndarray,
+    layers: tuple[int, ...],
+    mix: Mix | None,
+    pooling: str,
+    normalize: bool,
+) -> np.ndarray:
+    """``[L, n, 2D]`` → the chosen layers (``[K, n, 2D]``) or their mix (``[n, 2D]``), pooled
+    over tokens unless ``pooling == "none"``, optionally L2-normalised; float32."""
+    vectors = words[list(layers)]
+    if mix is not None:
+        vectors = mix_layers(vectors, mix)
+    if pooling != "none":
+        vectors = pool_sentence(vectors, pooling)
+    if normalize:
+        vectors = l2_normalize(vectors)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def openai_vector(words: np.ndarray) -> np.ndarray:
+    """``/v1/embeddings``' vector: mean over tokens of the average-mix layer, unit length."""
+    layers = tuple(range(words.shape[0]))
+    return shape_vectors(words, layers, Mix.parse("average", len(layers)), "mean", True)
+
+
+def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32") -> Any:
+    """Nested lists of floats, or ``{"data", "dtype", "shape"}`` with little-endian bytes."""
+    if encoding_format == "float":
+        return array.tolist()
+    little = array.astype("<f2" if dtype == "float16" else "<f4")
+    return {
+        "data": base64.b64encode(little.tobytes()).decode("ascii"),
+        "dtype": dtype,
+        "shape": list(array.shape),
+    }

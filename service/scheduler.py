@@ -1,0 +1,226 @@
+"""Dynamic batching: sentences of concurrent requests share forward passes.
+
+An LSTM runs as many steps as the longest row of its batch, and a forward pass costs about as
+much for one sentence as for dozens on a CPU's matrix units, so the server should neither run
+requests one by one nor mix a 3-word sentence with a 300-word one.  Every request's sentences
+go into one bounded queue; a single worker thread (inference never blocks the event loop, and
+one model runs one batch at a time) repeatedly takes the oldest waiting sentence plus the
+waiting sentences closest to it in length, as many as fit a token budget, runs them through
+:meth:`elmo.Embedder.embed_prepared`, and hands each request its own rows.  A request larger
+than one batch simply spans several.  The queue is bounded in sentences: when a request does
+not fit, :meth:`Scheduler.submit` refuses it at once (the route answers 429) instead of growing
+an unbounded backlog.  A sentence's vectors do not depend on its batch (the library starts every
+sentence from the zero state), so batching never changes an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elmo.embedder import Embedder, PreparedSentence
+from service.metrics import Metrics
+
+__all__ = ["Job", "QueueFull", "Scheduler", "SchedulerStopped"]
+
+logger = logging.getLogger("service.scheduler")
+
+
+class QueueFull(Exception):
+    """The queue has no room for a request's sentences."""
+
+
+class SchedulerStopped(Exception):
+    """The scheduler is shutting down and takes no new work."""
+
+
+class Job:
+    """One request's sentences on their way through the model; ``future`` gets their unit
+    vectors ``[L, n_units, 2D]`` in input order."""
+
+    def __init__(self, sentences: Sequence[PreparedSentence], loop: asyncio.AbstractEventLoop):
+        self.sentences = list(sentences)
+        self.results: list[np.ndarray | None] = [None] * len(self.sentences)
+        self.remaining = len(self.sentences)
+        self.cancelled = False
+        self.loop = loop
+        self.future: asyncio.Future[list[np.ndarray]] = loop.create_future()
+
+    def _settle(self, result: list[np.ndarray] | None, error: BaseException | None) -> None:
+        """Resolve the future from the worker thread (futures belong to their loop)."""
+
+        def settle() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)  # type: ignore[arg-type]
+
+        # A closed loop raises RuntimeError: nobody waits for this answer any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(settle)
+
+
+@dataclass(eq=False)
+class _Item:
+    job: Job
+    position: int
+    units: int
+    seq: int = field(default=0)
+
+
+class Scheduler:
+    """Groups waiting sentences into batches and runs them on a dedicated worker thread.
+
+    Args:
+        embedder: runs the model; its ``batch_size`` should be at least ``max_batch_sentences``
+            so that each batch is one forward pass.
+        max_batch_tokens: budget of padded units (rows x longest row) per forward pass; a
+            sentence longer than the budget runs alone.
+        max_batch_sentences: rows per forward pass.
+        queue_size: sentences that may wait; more are refused with :class:`QueueFull`.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        max_batch_tokens: int,
+        max_batch_sentences: int,
+        queue_size: int,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_sentences = max_batch_sentences
+        self.queue_size = queue_size
+        self.metrics = metrics or Metrics()
+        self._cond = threading.Condition()
+        self._pending: list[_Item] = []
+        self._seq = itertools.count()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def depth(self) -> int:
+        """Sentences waiting (not counting the batch in the model)."""
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="elmo-inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish what is queued, then end the worker; later submissions are refused."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def submit(self, sentences: Sequence[PreparedSentence]) -> Job:
+        """Queue a request's sentences (call from the event loop that awaits the job)."""
+        job = Job(sentences, asyncio.get_running_loop())
+        if not job.sentences:
+            job.future.set_result([])
+            return job
+        with self._cond:
+            if self._stopping:
+                raise SchedulerStopped("the server is shutting down")
+            if len(self._pending) + len(job.sentences) > self.queue_size:
+                raise QueueFull(
+                    f"{len(self._pending)} sentences are waiting and this request adds "
+                    f"{len(job.sentences)}; queue_size is {self.queue_size}"
+                )
+            for i, sentence in enumerate(job.sentences):
+                self._pending.append(_Item(job, i, sentence.num_units, next(self._seq)))
+            self.metrics.queue_depth.set(len(self._pending))
+            self._cond.notify()
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Drop a job's waiting sentences (its client left or timed out)."""
+        with self._cond:
+            job.cancelled = True
+            self._pending = [item for item in self._pending if item.job is not job]
+            self.metrics.queue_depth.set(len(self._pending))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch = self._take_batch()
+                self.metrics.queue_depth.set(len(self._pending))
+            self._process(batch)
+
+    def _take_batch(self) -> list[_Item]:
+        """The oldest waiting sentence and its nearest neighbours in length, under the budget.
+
+        Anchoring on the oldest sentence bounds every sentence's wait; growing the batch
+        towards whichever neighbour adds the least padding keeps rows of similar length.
+        """
+        anchor = self._pending[0]
+        ordered = sorted(self._pending, key=lambda item: (item.units, item.seq))
+        lo = hi = next(i for i, item in enumerate(ordered) if item is anchor)
+        longest = max(anchor.units, 1)
+        while hi - lo + 1 < self.max_batch_sentences:
+            rows = hi - lo + 1
+            options = []
+            if lo > 0 and longest * (rows + 1) <= self.max_batch_tokens:
+                left = ordered[lo - 1]
+                options.append((longest - left.units, left.seq, -1))
+            if hi + 1 < len(ordered):
+                right = ordered[hi + 1]
+                if max(right.units, 1) * (rows + 1) <= self.max_batch_tokens:
+                    options.append(((right.units - longest) * rows, right.seq, 1))
+            if not options:
+                break
+            _, _, side = min(options)
+            if side < 0:
+                lo -= 1
+            else:
+                hi += 1
+                longest = max(longest, ordered[hi].units)
+        batch = ordered[lo : hi + 1]
+        taken = {id(item) for item in batch}
+        self._pending = [item for item in self._pending if id(item) not in taken]
+        return batch
+
+    def _process(self, batch: list[_Item]) -> None:
+        started = time.perf_counter()
+        try:
+            vectors = self.embedder.embed_prepared(
+                [item.job.sentences[item.position] for item in batch]
+            )
+        except Exception as exc:  # a model failure fails its requests, not the worker
+            logger.exception("inference failed for a batch of %d sentences", len(batch))
+            for job in {id(item.job): item.job for item in batch}.values():
+                self.cancel(job)
+                job._settle(None, exc)
+            return
+        units = [item.units for item in batch]
+        real, padded = sum(units), len(units) * max(max(units), 1)
+        self.metrics.inference_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_sentences.observe(len(batch))
+        self.metrics.batch_tokens.observe(real)
+        self.metrics.padding_efficiency.observe(real / padded)
+        for item, array in zip(batch, vectors, strict=True):
+            job = item.job
+            if job.cancelled:
+                continue
+            job.results[item.position] = array
+            job.remaining -= 1  # only this thread touches results and remaining
+            if job.remaining == 0:
+                job._settle(job.results, None)  # type: ignore[arg-type]

@@ -1,0 +1,89 @@
+"""Service settings: ``elmo serve`` flags, then ``ELMO_*`` environment variables, then defaults.
+
+Every limit the service enforces lives here, so that ``/info`` can show all of them and an
+operator can change any of them without touching code (``ELMO_MAX_INPUTS=64``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """What ``elmo serve`` runs and the limits it enforces (env: ``ELMO_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ELMO_", extra="ignore", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="bundle directory or model name; default: the project's default model"
+    )
+    model_name: str | None = Field(
+        None, description="name the API reports and accepts; default: the model directory's name"
+    )
+    host: str = Field("127.0.0.1", description="interface to bind (0.0.0.0 in containers)")
+    port: int = Field(8000, ge=0, le=65535)
+    device: str = Field("cpu", description="cpu, cuda, cuda:1, ...")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads")
+
+    max_inputs: int = Field(256, ge=1, description="inputs (sentences) per request")
+    max_sentence_tokens: int = Field(
+        512,
+        ge=1,
+        description="units the model reads per sentence (words, or sentencepiece pieces)",
+    )
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="request body size (413)")
+    queue_size: int = Field(2048, ge=1, description="sentences waiting for the model (429)")
+    timeout_s: float = Field(60.0, gt=0, description="per request, queue wait + inference")
+    max_batch_tokens: int = Field(
+        4096, ge=1, description="padded units (rows x longest sentence) in one forward pass"
+    )
+    max_batch_sentences: int = Field(64, ge=1, description="sentences in one forward pass")
+
+    api_key: SecretStr | None = Field(
+        None, description="if set, every route but /health and /ready needs 'Bearer <key>'"
+    )
+    cors_origins: str = Field("", description="comma-separated allowed origins; empty: no CORS")
+    drain_s: float = Field(
+        0.0, ge=0, description="after SIGTERM, /ready answers 503 this long before stopping"
+    )
+    graceful_timeout_s: int = Field(
+        30, ge=1, description="after draining, how long in-flight requests may take to finish"
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _limits_fit_together(self) -> Settings:
+        # A request the other limits accept must be admissible into an empty queue, and one
+        # sentence must fit into one forward pass; otherwise valid requests could never run.
+        if self.max_inputs > self.queue_size:
+            raise ValueError(
+                f"max_inputs ({self.max_inputs}) must not exceed queue_size ({self.queue_size})"
+            )
+        if self.max_sentence_tokens > self.max_batch_tokens:
+            raise ValueError(
+                f"max_sentence_tokens ({self.max_sentence_tokens}) must not exceed "
+                f"max_batch_tokens ({self.max_batch_tokens})"
+            )
+        return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def limits(self) -> dict[str, Any]:
+        """The limits a client can run into, as ``/info`` reports them."""
+        return {
+            "max_inputs": self.max_inputs,
+            "max_sentence_tokens": self.max_sentence_tokens,
+            "max_body_bytes": self.max_body_bytes,
+            "queue_size": self.queue_size,
+            "timeout_s": self.timeout_s,
+            "max_batch_tokens": self.max_batch_tokens,
+            "max_batch_sentences": self.max_batch_sentences,
+        }

@@ -1,0 +1,125 @@
+"""What one server process holds: settings, the model, the scheduler, metrics, readiness.
+
+The model loads in the background after the server starts listening, so that liveness
+(``/health``) answers at once while readiness (``/ready``) says 503 until the model is loaded
+and has run one batch (lazy initialisations happen then, not in a client's request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from elmo.embedder import Embedder
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.scheduler import Scheduler
+from service.settings import Settings
+
+__all__ = ["ServiceState"]
+
+logger = logging.getLogger("service")
+
+_WARMUP = [["Warm", "up", "."], ["ok"]]
+
+
+class ServiceState:
+    """The process's model and scheduler, and whether they can take requests.
+
+    Args:
+        settings: limits and options.
+        metrics: where the scheduler reports.
+        embedder: an already loaded model (tests share one); otherwise ``model_path`` loads.
+        model_path: the bundle to load when no ``embedder`` is given.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        embedder: Embedder | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        if embedder is None and model_path is None:
+            raise ValueError("ServiceState needs an embedder or a model_path")
+        self.settings = settings
+        self.metrics = metrics
+        self.model_path = model_path
+        self.model_name = settings.model_name or (model_path.name if model_path else "elmo")
+        self._given = embedder
+        self.embedder: Embedder | None = None
+        self.scheduler: Scheduler | None = None
+        self.ready = False
+        self.draining = False
+        self.load_error: str | None = None
+        self.created = int(time.time())
+
+    async def start(self) -> None:
+        """Load (unless given) and warm the model, start the scheduler, become ready."""
+        try:
+            self.embedder = await asyncio.to_thread(self._load)
+            scheduler = Scheduler(
+                self.embedder,
+                max_batch_tokens=self.settings.max_batch_tokens,
+                max_batch_sentences=self.settings.max_batch_sentences,
+                queue_size=self.settings.queue_size,
+                metrics=self.metrics,
+            )
+            scheduler.start()
+            self.scheduler = scheduler
+            self.ready = True
+            logger.info(
+                "model %s ready: %d layers of %d dimensions on %s",
+                self.model_name, self.embedder.num_layers, self.embedder.dim, self.embedder.device,
+            )  # fmt: skip
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("the model could not be loaded")
+
+    def _load(self) -> Embedder:
+        batch = self.settings.max_batch_sentences
+        if self._given is not None:  # same model, batch size of the scheduler
+            given = self._given
+            embedder = Embedder(
+                given.model, batch, given.device, units=given.units, unit_pooling=given.unit_pooling
+            )
+        else:
+            assert self.model_path is not None
+            logger.info("loading %s", self.model_path)
+            embedder = Embedder.from_pretrained(self.model_path, batch, self.settings.device)
+        embedder.embed_prepared(embedder.prepare(_WARMUP))
+        return embedder
+
+    async def stop(self) -> None:
+        """Let the scheduler finish what is queued (the server has already waited for its
+        requests), then end its thread."""
+        self.ready = False
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.stop, float(self.settings.graceful_timeout_s))
+
+    def require_ready(self) -> tuple[Embedder, Scheduler]:
+        if not self.ready or self.embedder is None or self.scheduler is None:
+            raise ServiceError(
+                503,
+                "the model is not loaded yet; retry shortly"
+                if self.load_error is None
+                else "the model could not be loaded; see the server log",
+                type="server_error",
+                code="model_not_ready",
+                headers={"Retry-After": "1"},
+            )
+        return self.embedder, self.scheduler
+
+    def check_model(self, name: str | None) -> None:
+        """``name`` must be the served model's or ``default`` (404 otherwise, as OpenAI does)."""
+        if name is None or name in ("default", self.model_name):
+            return
+        raise ServiceError(
+            404,
+            f"the model {name!r} does not exist: this server serves {self.model_name!r} "
+            "(or say 'default')",
+            param="model",
+            code="model_not_found",
+        )

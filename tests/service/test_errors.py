@@ -1,0 +1,186 @@
+"""Every way a request can be wrong gets a 4xx JSON error naming the field or the limit."""
+
+import json
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = {"max_inputs": 3, "max_sentence_tokens": 6, "max_body_bytes": 2000}
+
+
+def check_error(response: httpx.Response, status: int, param: str | None, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "Traceback" not in response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param, error
+    for word in words:
+        assert word in error["message"], error
+    return error
+
+
+async def post_raw(client: httpx.AsyncClient, path: str, content: str | bytes) -> httpx.Response:
+    return await client.post(path, content=content, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ('{"inputs": ["a", ', None, ["malformed JSON"]),
+        ("[1, 2]", None, ["JSON object"]),
+        ('{"inputs": 5}', "inputs", ["a string, a list of strings, or a list of token lists"]),
+        ('{"inputs": ["a", 3]}', "inputs[1]", ["valid string"]),
+        ('{"inputs": [["a", 3]]}', "inputs[0][1]", ["valid string"]),
+        ('{"inputs": "a", "layers": ["1"]}', "layers[0]", ["valid integer"]),
+        ('{"inputs": "a", "normalize": "yes"}', "normalize", ["boolean"]),
+        ('{"inputs": "a", "pooling": "sum"}', "pooling", ["'mean'"]),
+        ('{"inputs": "a", "mix": "median"}', "mix", ["'average', 'top'"]),
+        ('{"inputs": "a", "pooling_mode": "mean"}', "pooling_mode", ["unknown field"]),
+        ('{"layers": "all"}', "inputs", ["required"]),
+    ],
+)
+async def test_malformed_json_and_wrong_types_name_the_field(serve_app, body, param, words):
+    async with serve_app(**LIMITS) as (client, _):
+        check_error(await post_raw(client, "/v1/embed", body), 400, param, *words)
+
+
+async def test_an_empty_input_list_is_refused(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json={"inputs": []})
+    check_error(response, 400, "inputs", "must not be empty")
+
+
+async def test_an_empty_string_is_refused(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        one = await client.post("/v1/embed", json={"inputs": ""})
+        listed = await client.post("/v1/embed", json={"inputs": ["ok", "   "]})
+        token = await client.post("/v1/embed", json={"inputs": [["ok", ""]]})
+    check_error(one, 400, "inputs", "empty string")
+    check_error(listed, 400, "inputs[1]", "no tokens")
+    check_error(token, 400, "inputs[0][1]", "empty token")
+
+
+async def test_too_many_inputs_names_the_limit(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json={"inputs": ["a", "b", "c", "d"]})
+    check_error(response, 400, "inputs", "4 items", "max_inputs=3")
+
+
+async def test_a_sentence_over_the_limit_without_truncate_names_the_limit(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json={"inputs": ["ok", "a b c d e f g"]})
+    check_error(response, 400, "inputs[1]", "7 tokens", "max_sentence_tokens=6", "truncate")
+
+
+async def test_a_bad_layer_index_names_the_model_layers(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json={"inputs": "a", "layers": [0, 3]})
+        empty = await client.post("/v1/embed", json={"inputs": "a", "layers": []})
+    check_error(response, 400, "layers[1]", "layers 0..2")
+    check_error(empty, 400, "layers", "must not be empty")
+
+
+async def test_mix_weights_of_the_wrong_length_are_refused(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post(
+            "/v1/embed", json={"inputs": "a", "layers": [1, 2], "mix": {"weights": [1, 2, 3]}}
+        )
+    check_error(response, 400, "mix.weights", "3 weights for 2 chosen layers")
+
+
+@pytest.mark.parametrize("weight", ["NaN", "Infinity", "-Infinity", "1e999"])
+async def test_mix_weights_that_are_not_finite_are_refused(serve_app, weight):
+    body = f'{{"inputs": "a", "mix": {{"weights": [0, {weight}, 1]}}}}'
+    async with serve_app(**LIMITS) as (client, _):
+        check_error(await post_raw(client, "/v1/embed", body), 400, "mix.weights[1]", "finite")
+
+
+async def test_float16_needs_base64(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json={"inputs": "a", "dtype": "float16"})
+    check_error(response, 400, "dtype", "base64")
+
+
+async def test_a_body_over_the_limit_is_413_by_content_length(serve_app):
+    body = json.dumps({"inputs": ["word " * 500]})
+    async with serve_app(**LIMITS) as (client, _):
+        response = await post_raw(client, "/v1/embed", body)
+    check_error(response, 413, None, "max_body_bytes=2000")
+
+
+async def test_a_streamed_body_over_the_limit_is_413_too(serve_app):
+    async def chunks():
+        yield b'{"inputs": ["'
+        for _ in range(100):
+            yield b"word " * 10
+        yield b'"]}'
+
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post(
+            "/v1/embed", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert "content-length" not in response.request.headers
+    check_error(response, 413, None, "max_body_bytes=2000")
+
+
+async def test_an_unknown_route_or_method_is_a_json_error(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        unknown = await client.get("/v2/embed")
+        method = await client.get("/v1/embed")
+    check_error(unknown, 404, None, "unknown route: GET /v2/embed")
+    check_error(method, 405, None, "not allowed")
+
+
+async def test_a_missing_api_key_is_401(serve_app):
+    async with serve_app(api_key="k", **LIMITS) as (client, _):
+        response = await client.post("/v1/embeddings", json={"input": "a"})
+    assert check_error(response, 401, None, "missing API key")["code"] == "missing_api_key"
+
+
+async def test_a_wrong_api_key_is_401(serve_app):
+    async with serve_app(api_key="k", **LIMITS) as (client, _):
+        wrong = await client.post(
+            "/v1/embeddings", json={"input": "a"}, headers={"Authorization": "Bearer x"}
+        )
+        scheme = await client.post(
+            "/v1/embeddings", json={"input": "a"}, headers={"Authorization": "Basic k"}
+        )
+    check_error(wrong, 401, None, "invalid API key")
+    check_error(scheme, 401, None, "invalid API key")
+
+
+async def test_openai_route_refuses_token_ids_unknown_models_and_other_dimensions(serve_app):
+    async with serve_app(**LIMITS) as (client, _):
+        ids = await client.post("/v1/embeddings", json={"input": [1, 2, 3], "model": "default"})
+        nested = await client.post("/v1/embeddings", json={"input": [[1, 2]], "model": "default"})
+        model = await client.post("/v1/embeddings", json={"input": "a", "model": "gpt-x"})
+        dims = await client.post("/v1/embeddings", json={"input": "a", "dimensions": 16})
+        empty = await client.post("/v1/embeddings", json={"input": ""})
+        long = await client.post("/v1/embeddings", json={"input": "a b c d e f g"})
+    check_error(ids, 400, "input", "token-id arrays are not supported")
+    check_error(nested, 400, "input", "token-id arrays are not supported")
+    assert check_error(model, 404, "model", "'gpt-x' does not exist")["code"] == "model_not_found"
+    check_error(dims, 400, "dimensions", "32")
+    check_error(empty, 400, "input", "empty string")
+    check_error(long, 400, "input", "max_sentence_tokens=6")
+
+
+async def test_an_unexpected_failure_is_a_generic_500_without_details(serve_app, monkeypatch):
+    async with serve_app() as (_, app):
+
+        def explode(sentences):
+            raise RuntimeError("secret internal detail")
+
+        monkeypatch.setattr(app.state.service.scheduler.embedder, "embed_prepared", explode)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
+            response = await raw.post(
+                "/v1/embed", json={"inputs": "a"}, headers={"X-Request-ID": "r1"}
+            )
+    assert response.status_code == 500
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "r1"

@@ -1,0 +1,122 @@
+import asyncio
+
+import numpy as np
+import pytest
+
+from elmo.embedder import Embedder, PreparedSentence
+from factories import random_sentences
+from service.scheduler import QueueFull, Scheduler, SchedulerStopped
+
+pytestmark = pytest.mark.anyio
+
+
+class RecordingEmbedder:
+    """Runs the real model and records each batch's sentence lengths."""
+
+    def __init__(self, embedder: Embedder, fail: bool = False):
+        self.embedder = embedder
+        self.batches: list[list[int]] = []
+        self.fail = fail
+
+    def embed_prepared(self, sentences: list[PreparedSentence]) -> list[np.ndarray]:
+        self.batches.append([s.num_units for s in sentences])
+        if self.fail:
+            raise RuntimeError("model exploded")
+        return self.embedder.embed_prepared(sentences)
+
+
+def _sentences(embedder: Embedder, lengths: list[int], seed: int = 0) -> list[PreparedSentence]:
+    tokens = [random_sentences(1, n, seed=seed + i, min_words=n)[0] for i, n in enumerate(lengths)]
+    return embedder.prepare(tokens)
+
+
+def _scheduler(model, **limits) -> Scheduler:
+    settings = {"max_batch_tokens": 64, "max_batch_sentences": 8, "queue_size": 100} | limits
+    return Scheduler(model, **settings)
+
+
+async def test_batches_group_similar_lengths_of_several_requests_under_the_token_budget(embedder):
+    spy = RecordingEmbedder(embedder)
+    scheduler = _scheduler(spy, max_batch_tokens=64, max_batch_sentences=8)
+    requests = [[3, 30], [4, 29], [5, 3], [31, 2]]
+    jobs = [scheduler.submit(_sentences(embedder, n, seed=i)) for i, n in enumerate(requests)]
+    scheduler.start()
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(j.future for j in jobs)), 30)
+    finally:
+        scheduler.stop()
+    assert sorted(sorted(b) for b in spy.batches) == [[2, 3, 3, 4, 5], [29, 30], [31]]
+    for batch in spy.batches:
+        assert len(batch) * max(batch) <= 64
+    for lengths, arrays in zip(requests, results, strict=True):
+        assert [a.shape[1] for a in arrays] == lengths  # each request gets its own rows back
+
+
+async def test_answers_equal_the_embedder_run_on_each_request_alone(embedder):
+    scheduler = _scheduler(embedder, max_batch_tokens=400, max_batch_sentences=16)
+    requests = [_sentences(embedder, [n, n + 7, 2], seed=10 * n) for n in range(1, 9)]
+    scheduler.start()
+    try:
+        jobs = [scheduler.submit(r) for r in requests]
+        results = await asyncio.wait_for(asyncio.gather(*(j.future for j in jobs)), 30)
+    finally:
+        scheduler.stop()
+    for request, arrays in zip(requests, results, strict=True):
+        for sentence, got in zip(request, arrays, strict=True):
+            np.testing.assert_array_equal(got, embedder.embed_prepared([sentence])[0])
+
+
+async def test_a_request_larger_than_one_batch_is_split_not_refused(embedder):
+    spy = RecordingEmbedder(embedder)
+    scheduler = _scheduler(spy, max_batch_tokens=40, max_batch_sentences=4)
+    sentences = _sentences(embedder, [10] * 13)
+    scheduler.start()
+    try:
+        arrays = await asyncio.wait_for(scheduler.submit(sentences).future, 30)
+    finally:
+        scheduler.stop()
+    assert len(arrays) == 13 and len(spy.batches) == 4
+    assert all(len(b) <= 4 for b in spy.batches)
+
+
+async def test_a_full_queue_refuses_the_whole_request_and_keeps_the_rest(embedder):
+    scheduler = _scheduler(embedder, queue_size=5)
+    first = scheduler.submit(_sentences(embedder, [3, 3, 3]))
+    with pytest.raises(QueueFull, match="3 sentences are waiting and this request adds 3"):
+        scheduler.submit(_sentences(embedder, [2, 2, 2]))
+    assert scheduler.depth == 3
+    scheduler.start()
+    try:
+        assert len(await asyncio.wait_for(first.future, 30)) == 3
+    finally:
+        scheduler.stop()
+    with pytest.raises(SchedulerStopped):
+        scheduler.submit(_sentences(embedder, [2]))
+
+
+async def test_a_cancelled_request_leaves_the_queue_and_is_never_run(embedder):
+    spy = RecordingEmbedder(embedder)
+    scheduler = _scheduler(spy)
+    gone = scheduler.submit(_sentences(embedder, [7, 7]))
+    kept = scheduler.submit(_sentences(embedder, [2]))
+    scheduler.cancel(gone)
+    assert scheduler.depth == 1
+    scheduler.start()
+    try:
+        await asyncio.wait_for(kept.future, 30)
+    finally:
+        scheduler.stop()
+    assert spy.batches == [[2]] and not gone.future.done()
+
+
+async def test_a_model_failure_fails_its_requests_and_the_worker_keeps_going(embedder):
+    spy = RecordingEmbedder(embedder, fail=True)
+    scheduler = _scheduler(spy)
+    scheduler.start()
+    try:
+        with pytest.raises(RuntimeError, match="model exploded"):
+            await asyncio.wait_for(scheduler.submit(_sentences(embedder, [3])).future, 30)
+        spy.fail = False
+        assert len(await asyncio.wait_for(scheduler.submit(_sentences(embedder, [3])).future, 30))
+    finally:
+        scheduler.stop()
