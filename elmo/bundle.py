@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from elmo.bilm import BiLM
 from elmo.config import ModelConfig, from_dict, to_dict
 from elmo.errors import ConfigError, WeightFileError
@@ -51,17 +53,22 @@ def save_bundle(
     include_lm_head: bool = True,
     tokenizer: SentencePieceUnits | None = None,
     model_card: str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write ``model`` as a bundle; without the LM head when serving needs no softmax.
+
+    ``dtype=torch.float16`` stores the weights in half the space; they load back as float32.
 
     With a sentencepiece ``tokenizer`` the model reads its pieces (``tokenizer.model``);
     without one it reads words, as original ELMo models do.
     """
 
+    if dtype not in (torch.float32, torch.float16):
+        raise ConfigError(f"bundle weights are float32 or float16, not {dtype}")
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_bundle(model, directory, include_lm_head, tokenizer, model_card)
+        _write_bundle(model, directory, include_lm_head, tokenizer, model_card, dtype)
     except OSError as exc:
         raise WeightFileError(f"{directory}: cannot write the bundle: {exc}") from None
     return directory
@@ -73,6 +80,7 @@ def _write_bundle(
     include_lm_head: bool,
     tokenizer: SentencePieceUnits | None,
     model_card: str | None,
+    dtype: torch.dtype,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -92,9 +100,10 @@ def _write_bundle(
         tokenizer.save(directory / TOKENIZER_FILE)
     if model_card is not None:
         (directory / CARD_FILE).write_text(model_card, encoding="utf-8")
-    # float32 whatever the model was cast to: a bundle always loads into a fresh fp32 model
+    # float32 (or float16 to halve the file) whatever the model was cast to: a bundle always
+    # loads into a fresh fp32 model
     tensors = {
-        k: (v.detach().float() if v.is_floating_point() else v.detach()).contiguous().cpu()
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in state.items()
     }
     _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
@@ -169,6 +178,8 @@ def load_bundle(directory: str | Path) -> BiLM:
                 f"{path}: {key!r} has shape {tuple(tensors[key].shape)}, "
                 f"expected {tuple(value.shape)}"
             )
+        if value.dtype == torch.float32 and tensors[key].dtype == torch.float16:
+            tensors[key] = tensors[key].float()  # a bundle stored in half precision
         if tensors[key].dtype != value.dtype:
             raise WeightFileError(
                 f"{path}: {key!r} has dtype {tensors[key].dtype}, expected {value.dtype}"

@@ -175,3 +175,22 @@ def test_default_model_prefers_default_then_any_model_then_the_random_reference(
     assert default_model_path() == tmp_path / "a-model"
     save_bundle(tiny_model("gru"), tmp_path / "default")
     assert default_model_path() == tmp_path / "default"
+
+
+def test_a_half_precision_bundle_is_half_the_size_and_loads_as_float32(tmp_path):
+    model = tiny_model()
+    save_bundle(model, tmp_path / "fp32")
+    save_bundle(model, tmp_path / "fp16", dtype=torch.float16)
+    size = {p: (tmp_path / p / "model.safetensors").stat().st_size for p in ("fp32", "fp16")}
+    assert size["fp16"] < 0.6 * size["fp32"]
+    loaded = load_bundle(tmp_path / "fp16")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    char_ids = batch_to_char_ids([["El", "gato", "come", "pescado", "."]])
+    with torch.inference_mode():
+        full, half = model(char_ids).layers, loaded(char_ids).layers
+    assert float((full - half).abs().max() / full.abs().max()) < 1e-3
+
+
+def test_only_float32_or_float16_bundles_are_written(tmp_path):
+    with pytest.raises(ConfigError, match="float32 or float16"):
+        save_bundle(tiny_model(), tmp_path, dtype=torch.bfloat16)
