@@ -2,9 +2,9 @@
 
 Subcommands: ``train`` (a biLM on a corpus), ``embed`` (a file of sentences → vectors),
 ``convert`` (original files → bundle), ``info`` (what a model is), ``similarity`` (how a word's
-vectors change with context, per layer), ``evaluate`` and ``serve`` (the REST service; needs
-the ``service`` extra).  Errors the library reports are printed as one line naming the file or
-input, with exit status 2.
+vectors change with context, per layer), ``evaluate``, ``corpus build`` (the training corpus
+from pinned packages) and ``serve`` (the REST service; needs the ``service`` extra).  Errors
+the library reports are printed as one line naming the file or input, with exit status 2.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 from elmo.bundle import save_bundle
 from elmo.config import to_dict
 from elmo.convert import load_original
+from elmo.corpus_build.command import add_corpus_command
 from elmo.embedder import Embedder
 from elmo.errors import ElmoError, InvalidInputError
 from elmo.evaluation.command import add_evaluate
@@ -235,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_embed(commands)
     add_evaluate(commands)
+    add_corpus_command(commands)
     _add_serve(commands)
     return parser
 
