@@ -1,0 +1,78 @@
+"""Pack a finished training run into what one device call can bring back (<= 8 files <= 16 MiB).
+
+Run on the GPU machine after ``elmo train``: the bundle's weights are stored as float16 and cut
+into 15 MiB parts, next to the tokenizer, config, model card, metrics and a manifest with the
+SHA-256 of the whole weights file.  ``unpack_run.py`` puts them back together here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elmo.bundle import load_bundle, load_tokenizer, save_bundle
+from elmo.embedder import Embedder
+
+PART = 15 * 2**20
+
+
+def main(run: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = run / "model"
+    card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    staging = out / ".bundle"
+    save_bundle(
+        load_bundle(model_dir),
+        staging,
+        tokenizer=load_tokenizer(model_dir),
+        model_card=card,
+        dtype=torch.float16,
+    )
+    drift = _half_precision_drift(model_dir, staging)
+    print(f"float16 weights: max |difference| / max |value| of the vectors = {drift:.2e}")
+    if drift > 1e-3:
+        raise SystemExit(f"float16 weights move the vectors by {drift:.2e} > 1e-3 of float32")
+    weights = (staging / "model.safetensors").read_bytes()
+    parts = [weights[i : i + PART] for i in range(0, len(weights), PART)]
+    if len(parts) > 4:
+        raise SystemExit(f"weights need {len(parts)} parts of 15 MiB; at most 4 fit the return")
+    for i, part in enumerate(parts):
+        (out / f"weights.part{i}").write_bytes(part)
+    for name in ("config.json", "tokenizer.model", "MODEL_CARD.md"):
+        shutil.copy(staging / name, out / name)
+    shutil.copy(run / "metrics.jsonl", out / "metrics.jsonl")
+    manifest = {
+        "parts": len(parts),
+        "bytes": len(weights),
+        "sha256": hashlib.sha256(weights).hexdigest(),
+        "float16_drift": drift,
+    }
+    (out / "weights.json").write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+    shutil.rmtree(staging)
+    print(json.dumps(manifest))
+
+
+def _half_precision_drift(full: Path, half: Path) -> float:
+    """How far float16 storage moves the vectors, relative to their largest magnitude."""
+    texts = (
+        "El gato come pescado .",
+        "Para cambiar la rueda , levanté el auto con el gato .",
+        "The quick brown fox jumps over the lazy dog .",
+        "Deep contextualized word representations model syntax and semantics .",
+    )
+    sentences = [text.split(" ") for text in texts]
+    full_vectors = Embedder.from_pretrained(full).embed_tokens(sentences)
+    half_vectors = Embedder.from_pretrained(half).embed_tokens(sentences)
+    scale = max(float(np.abs(v).max()) for v in full_vectors)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(full_vectors, half_vectors, strict=True))
+    return diff / scale
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
