@@ -1,12 +1,13 @@
 """English, Spanish or other, from function words: no model, no download, a few µs a line.
 
 Function words are the most frequent words of a language and nearly disjoint between English and
-Spanish, so counting them separates the two reliably on anything longer than a few words.  The
-danger is the neighbours: Portuguese, Catalan, Italian and French share many Spanish function
-words, and Spanish help pages hold untranslated English.  So the lists of the neighbours are
-counted too, and a line is English or Spanish only when that language's count clearly beats every
-other language's; ``ñ``, ``¿`` and ``¡`` count for Spanish.  Text with no function word at all
-(headings, identifiers, code) is "other": the corpus loses little by dropping it.
+Spanish, so counting them separates the two reliably on anything longer than a few words; that
+is the job here (Spanish help pages hold untranslated English, and lists and code hold neither).
+Neighbouring languages share many Spanish function words, so each neighbour (Portuguese,
+Catalan, Italian, French, German) is counted on its *own* words only, those that are neither
+English nor Spanish: a line is "other" when such evidence is substantial.  ``ñ``, ``¿`` and ``¡``
+and endings such as ``-ción`` count for Spanish.  Text with no function word at all (headings,
+identifiers, code) is "other": the corpus loses little by dropping it.
 """
 
 from __future__ import annotations
@@ -48,13 +49,12 @@ _WORDS: dict[str, frozenset[str]] = {
         aquel aquella cuya cuyo estaba estaban fueron será podrá deben puede través también
         ningún ninguna además sido tras"""
     ),
-    # Neighbours: their own most frequent words, those they share with Spanish included (a
-    # Portuguese line must not win as Spanish on "de" and "que"); not those that English shares
-    # ("no", "a"), which are not Spanish words here either.
+    # Neighbours: their most frequent words; those shared with English or Spanish are removed
+    # below, so that only a neighbour's own words count as evidence for it.
     "pt": _words(
-        """o os as de do da dos das em na nos nas um uma é que com não para por se mais como
+        """o os as de do dos em na nos nas um uma é que com não para por se mais como
         mas ao ele ela foi são seu sua também você isso está ou já quando muito eles nós pelo
-        pela às aos num numa então ainda onde foram tem têm"""
+        pela às aos num numa então ainda onde foram tem têm vai vão estão há até depois tinha"""
     ),
     "ca": _words(
         """el la els les de del dels i que en un una per amb és es al als ho hi però quan
@@ -63,17 +63,22 @@ _WORDS: dict[str, frozenset[str]] = {
     "it": _words(
         """il lo la gli le di del della dei delle degli che e è per non un una con sono
         questo questa anche nel nella alla più ma se essere stato hanno loro suo sua dal
-        dalla ed"""
+        dalla ed molto così perché dove"""
     ),
     "fr": _words(
         """le la les de des du un une et est en que qui dans pour pas sur au avec ce il elle
         je vous nous ne se sont cette mais ou être aux ces leur été fait comme plus par ont
-        son sa ses y"""
+        son sa ses y très aussi tout était avait"""
     ),
     "de": _words(
         """der die das und ist nicht ein eine zu den mit von sich auch auf für dem werden
         wird im sie es ich wir ihr nach bei aus oder wenn"""
     ),
+}
+_SHARED = _words("a no me he son sin sea o i")  # common to English and Spanish: in no list
+_WORDS = {
+    lang: words if lang in ("en", "es") else words - _WORDS["en"] - _WORDS["es"] - _SHARED
+    for lang, words in _WORDS.items()
 }
 _SPANISH_MARKS = re.compile(r"[ñÑ¿¡]")
 # Word endings that tell the Ibero-Romance languages apart ("función", "funció", "função").
@@ -94,15 +99,12 @@ def _latin(word: str) -> bool:
     return all(ord(c) < 0x250 for c in word)
 
 
-def identify(
-    text: str, margin: float = 1.5, neighbour_margin: float = 1.25, min_ratio: float = 0.05
-) -> Guess:
+def identify(text: str, margin: float = 1.5, min_ratio: float = 0.05) -> Guess:
     """English, Spanish or other for a line or paragraph.
 
-    The winner needs ``margin`` times the hits of the other corpus language, ``neighbour_margin``
-    times those of every neighbour, and hits on at least ``min_ratio`` of the words: prose has
-    30-50 % function words, lists and code have few.  Words common to English and Spanish
-    ("a", "no", "me", "he", "son", "sin", "sea") are in neither list.
+    The winner needs ``margin`` times the hits of the other corpus language and hits on at
+    least ``min_ratio`` of the words (prose has 30-50 % function words, lists and code have
+    few); a neighbour with at least 2 hits and half the winner's makes the line "other".
     """
     words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
     hits = {lang: 0 for lang in _WORDS}
@@ -122,7 +124,7 @@ def identify(
     if (
         hits[best] < max(1.0, min_ratio * len(words))
         or hits[best] < margin * hits[other]
-        or hits[best] < neighbour_margin * neighbours
+        or neighbours >= max(2, hits[best] / 2)
     ):
         return Guess("other", hits, len(words))
     return Guess(best, hits, len(words))

@@ -25,10 +25,11 @@ from elmo.corpus_build.extractors.textio import open_binary
 __all__ = ["entry_paragraphs", "extract_gcide"]
 
 _LIGATURES = {"ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "eth": "ð", "thorn": "þ", "ss": "ß"}
+_LIGATURES |= {"imac": "ī", "aum": "ä", "eum": "ë", "ium": "ï", "oum": "ö", "uum": "ü"}
 _MARKS = {"'": "\u0301", "`": "\u0300", '"': "\u0308", "~": "\u0303", "^": "\u0302", ",": "\u0327"}
 _CODE = re.compile(r"\[([^\]\s]{1,6})\]")
 # [1913 Webster], [PJC], [WordNet 1.5], [Obs.], [R.], and etymologies "[NL., Gr. ...]"
-_SOURCE_TAG = re.compile(r"\[(?:[A-Z][^\[\]]*\.|\d{4} Webster|WordNet[\d. ]*|[A-Z]{2,})\]")
+_SOURCE_TAG = re.compile(r"\[(?:[A-Z][^\[\]]*\.|\d{4} Webster[^\]]*|WordNet[\d. ]*|[A-Z]{2,})\]")
 _SENSE_REF = re.compile(r"\[\d+\]")  # "needle[2]": a WordNet sense number
 _DERIVED = re.compile(r"\s--\s\S*[*\"`]\S*.*$")  # "-- Un*ti\"di*ly, adv.": derived forms
 _ATTRIBUTION = re.compile(r"\s--\s?[A-Z(].*$")

@@ -43,6 +43,8 @@ _MALLARD_BLOCKS = _words(
     figure quote cite table page"""
 )
 _NUMBERING = re.compile(r"^\d+(?:\.\d+)*\.?\s+(?=\D)")  # "3.1.2. Heading": section numbers
+# Adjacent menu items and keys of Mallard's <guiseq>/<keyseq>: "Editar ▸ Preferencias", "Ctrl+O"
+_SEQUENCE = {"gui": " ▸ ", "key": "+"}
 _VOID = _words("area base br col embed hr img input link meta param source track wbr")
 
 
@@ -63,6 +65,7 @@ class _Paragraphs(HTMLParser):
         self.depth = 0
         self.current: list[str] = []
         self.paragraphs: list[str] = []
+        self.closed: str | None = None  # the element that just ended, if nothing came since
 
     def _skips(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
         if tag in self.skip_tags:
@@ -84,6 +87,9 @@ class _Paragraphs(HTMLParser):
             if tag == self.skipping:
                 self.depth += 1
             return
+        if tag in _SEQUENCE and self.closed == tag:  # Mallard <guiseq>, <keyseq>
+            self.current.append(_SEQUENCE[tag])
+        self.closed = None
         if tag not in _VOID and self._skips(tag, attrs):
             self.flush()
             self.skipping, self.depth = tag, 1
@@ -101,12 +107,14 @@ class _Paragraphs(HTMLParser):
                 if self.depth == 0:
                     self.skipping = None
             return
+        self.closed = tag
         if tag in self.blocks:
             self.flush()
 
     def handle_data(self, data: str) -> None:
         if self.skipping is None:
             self.current.append(data)
+            self.closed = None
 
 
 def html_paragraphs(

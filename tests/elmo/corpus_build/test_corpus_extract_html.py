@@ -44,12 +44,15 @@ def test_mallard_pages_skip_metadata_and_screens():
     <license><p>Creative Commons</p></license></info>
     <title>Cambiar el fondo</title>
     <p>Pulse <gui>Fondo</gui> para abrir el panel.</p>
+    <p>Vaya a <guiseq><gui>Editar</gui><gui>Preferencias</gui></guiseq> o pulse
+    <keyseq><key>Ctrl</key><key>O</key></keyseq>.</p>
     <screen>gsettings set org.gnome.desktop.background x</screen>
     <steps><item><p>Abra la vista de actividades.</p></item></steps>
     </page>"""
     assert html_paragraphs(page, mallard=True) == [
         "Cambiar el fondo",
         "Pulse Fondo para abrir el panel.",
+        "Vaya a Editar ▸ Preferencias o pulse Ctrl+O.",
         "Abra la vista de actividades.",
     ]
 

@@ -19,6 +19,7 @@ ENGLISH = [
     "Zilpah, Leah's servant, bore Jacob a son, and she called his name Gad.",
 ]
 SPANISH = [
+    "El proceso de reemplazo usa el siguiente orden de precedencia:",
     "El comité se reunirá de nuevo la próxima semana para hablar del presupuesto.",
     "Nunca había visto el mar, y le daba un poco de miedo.",
     "Si el archivo no existe, la función devuelve un error.",
@@ -37,7 +38,7 @@ OTHER = [
     "O comitê vai se reunir novamente na próxima semana para discutir o orçamento.",
     "Il comitato si riunirà di nuovo la prossima settimana per discutere il bilancio.",
     "Der Ausschuss wird sich nächste Woche wieder treffen, um das Budget zu besprechen.",
-    "El comitè es reunirà de nou la setmana que ve per parlar del pressupost amb tots.",
+    "Els nens i les nenes juguen al pati amb els seus amics perquè fa molt bon temps.",
     "Комитет соберётся снова на следующей неделе.",
     "委员会下周将再次开会讨论预算。",
     "Mishma, Dumah, Massa, Hadad, Tema",
