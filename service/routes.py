@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from anyio import to_thread
@@ -54,6 +55,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 OPENAI_VECTOR = (
     "the mean over tokens of the average of all layers (equal weights), L2-normalised"
 )
+
+
+# Work below this size (characters in, floats out) runs on the event loop: handing it to a
+# thread costs more than doing it, and many threads contending for the GIL starve the
+# inference thread, whose every torch call gives up the GIL and must win it back.
+INLINE_WORK = 20_000
+T = TypeVar("T")
+
+
+async def _run(state: ServiceState, work: Callable[[], T], size: int) -> T:
+    """``work()`` inline when small, else in a worker thread (at most as many as CPUs)."""
+    if size <= INLINE_WORK:
+        return work()
+    return await to_thread.run_sync(work, limiter=state.cpu_limiter)
+
+
+def _input_size(inputs: str | list[str] | list[list[str]]) -> int:
+    if isinstance(inputs, str):
+        return len(inputs)
+    return sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in inputs)
 
 
 def _state(request: Request) -> ServiceState:
@@ -178,16 +199,15 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
             400, "dtype float16 needs encoding_format 'base64'", param="dtype", code="invalid_value"
         )
     settings = state.settings
-    sentences = await to_thread.run_sync(
-        partial(
-            prepare_inputs,
-            embedder,
-            body.inputs,
-            max_inputs=settings.max_inputs,
-            max_sentence_tokens=settings.max_sentence_tokens,
-            truncate=body.truncate,
-        )
+    prepare = partial(
+        prepare_inputs,
+        embedder,
+        body.inputs,
+        max_inputs=settings.max_inputs,
+        max_sentence_tokens=settings.max_sentence_tokens,
+        truncate=body.truncate,
     )
+    sentences = await _run(state, prepare, _input_size(body.inputs))
     unit_vectors = await _infer(state, request, [s.prepared for s in sentences])
     unit_pooling = body.unit_pooling or embedder.unit_pooling
 
@@ -220,7 +240,12 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
             }
         )
 
-    return Response(await to_thread.run_sync(render), media_type="application/json")
+    per_sentence = embedder.dim * (1 if mix is not None else len(layers))
+    if body.pooling == "none":
+        size = per_sentence * sum(s.prepared.num_units for s in sentences)
+    else:
+        size = per_sentence * len(sentences)
+    return Response(await _run(state, render, size), media_type="application/json")
 
 
 @router.post(
@@ -244,17 +269,16 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
             code="invalid_value",
         )
     settings = state.settings
-    sentences = await to_thread.run_sync(
-        partial(
-            prepare_inputs,
-            embedder,
-            body.input,
-            max_inputs=settings.max_inputs,
-            max_sentence_tokens=settings.max_sentence_tokens,
-            truncate=False,
-            field="input",
-        )
+    prepare = partial(
+        prepare_inputs,
+        embedder,
+        body.input,
+        max_inputs=settings.max_inputs,
+        max_sentence_tokens=settings.max_sentence_tokens,
+        truncate=False,
+        field="input",
     )
+    sentences = await _run(state, prepare, _input_size(body.input))
     unit_vectors = await _infer(state, request, [s.prepared for s in sentences])
     unit_pooling = embedder.unit_pooling
 
@@ -277,7 +301,8 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
             }
         )
 
-    return Response(await to_thread.run_sync(render), media_type="application/json")
+    size = sum(s.prepared.num_units for s in sentences) + embedder.dim * len(sentences)
+    return Response(await _run(state, render, size), media_type="application/json")
 
 
 @router.post(
@@ -312,7 +337,8 @@ async def tokenize(body: TokenizeRequest, request: Request) -> Response:
             )
         return _json({"model": state.model_name, "data": data})
 
-    return Response(await to_thread.run_sync(run), media_type="application/json")
+    size = _input_size(body.inputs)
+    return Response(await _run(state, run, size), media_type="application/json")
 
 
 @router.get("/v1/models", summary="The served model, in OpenAI's list format")

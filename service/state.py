@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
+
+import anyio
 
 from elmo.embedder import Embedder
 from service.errors import ServiceError
@@ -55,9 +58,12 @@ class ServiceState:
         self.draining = False
         self.load_error: str | None = None
         self.created = int(time.time())
+        self.cpu_limiter: anyio.CapacityLimiter | None = None
 
     async def start(self) -> None:
         """Load (unless given) and warm the model, start the scheduler, become ready."""
+        # Threads for tokenizing and encoding large requests: more than CPUs only contend.
+        self.cpu_limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
         try:
             self.embedder = await asyncio.to_thread(self._load)
             scheduler = Scheduler(

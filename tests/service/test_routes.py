@@ -6,7 +6,7 @@ import pytest
 from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
-from factories import FIXTURES, tiny_model
+from factories import FIXTURES, random_sentences, tiny_model
 
 pytestmark = pytest.mark.anyio
 
@@ -276,3 +276,27 @@ async def test_cors_is_closed_unless_origins_are_configured(serve_app):
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_large_requests_are_worked_on_in_threads_and_give_the_same_vectors(
+    serve_app, embedder, monkeypatch
+):
+    from service import routes
+
+    offloaded = []
+    run_sync = routes.to_thread.run_sync
+
+    async def counting(work, *args, **kwargs):
+        offloaded.append(work)
+        return await run_sync(work, *args, **kwargs)
+
+    monkeypatch.setattr(routes.to_thread, "run_sync", counting)
+    texts = [" ".join(s) for s in random_sentences(100, 40, seed=2, min_words=40)]
+    assert sum(map(len, texts)) > routes.INLINE_WORK
+    async with serve_app() as (client, _):
+        small = await client.post("/v1/embed", json={"inputs": ["a b"]})
+        assert small.status_code == 200 and not offloaded
+        body = (await client.post("/v1/embed", json={"inputs": texts, "mix": "top"})).json()
+    assert len(offloaded) == 2  # tokenizing and encoding
+    for item, want in zip(body["data"], embedder.embed(texts, mix="top"), strict=True):
+        np.testing.assert_array_equal(np.asarray(item["embeddings"], np.float32), want.vectors)
