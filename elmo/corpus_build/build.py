@@ -1,15 +1,17 @@
 """The corpus build: fetch → extract → clean → language → sentences → dedupe → split → files.
 
 Sources are processed independently (in parallel with ``jobs`` > 1): each one's files are
-extracted, paragraphs normalised and filtered (too short, code-like, a ``drop`` pattern, another
-language), split into sentences and written to a work file, one JSON record a paragraph.  Then
-one pass in the order of ``sources.toml`` drops boilerplate (a paragraph repeated at least
-``boilerplate_repeats`` times within its source: all copies go) and duplicates (across all
-sources: the first copy stays), assigns each document to train/valid/test by hash, and writes
-one sentence a line to ``train.txt``, ``valid.txt``, ``test.txt`` (both languages) and to
-``valid.<lang>.txt``/``test.<lang>.txt`` (per-language perplexity).  Nothing depends on timing
-or job count, so a rebuild gives the same bytes; ``MANIFEST.json`` records per-source counts,
-package archives and their SHA-256, and the SHA-256 of every output file.
+extracted (a file linked twice and a document seen twice are read once), paragraphs normalised
+and filtered (too short, code-like, a ``drop`` pattern, another language), split into sentences
+and written to a work file, one JSON record a paragraph.  Then one pass in the order of
+``sources.toml`` drops boilerplate (a paragraph repeated at least ``boilerplate_repeats`` times
+within its source: all copies go), duplicates (across all sources: the first copy stays) and
+sentences outside ``min_sentence_words``..``max_sentence_words``, assigns each document to
+train/valid/test by hash, and writes one sentence a line to ``train.txt``, ``valid.txt``,
+``test.txt`` (both languages) and to ``valid.<lang>.txt``/``test.<lang>.txt`` (per-language
+perplexity).  Nothing depends on timing or job count, so a rebuild gives the same bytes;
+``MANIFEST.json`` records per-source counts, package archives and their SHA-256, and the
+SHA-256 of every output file.
 
 Memory stays flat: documents stream through, and what is kept across sources is one 64-bit
 dedupe key per kept paragraph.
@@ -66,7 +68,6 @@ class _Task:
     inputs: list[tuple[Path, str]]
     work_file: Path
     min_words: int
-    max_sentence_words: int
     boilerplate_repeats: int
     drop: tuple[str, ...] = ()
 
@@ -179,18 +180,29 @@ def _paragraph(
         language = identify(text).language
         if language != task.source.language:
             reason = f"language:{language}"
-    sentences: list[str] = []
-    if reason is None:
-        sentences = [s for s in split_sentences(text) if word_count(s) <= task.max_sentence_words]
-        if not sentences:
-            reason = "long"
     if reason is not None:
         result.dropped[reason] += 1
         return
     key = dedupe_key(text)
     counts[key] += 1
-    json.dump([document, key, sentences], out, ensure_ascii=False)
+    json.dump([document, key, split_sentences(text)], out, ensure_ascii=False)
     out.write("\n")
+
+
+def _sentence_fits(sentence: str, spec: CorpusSpec, dropped: Counter[str]) -> bool:
+    """Whether a sentence has ``min_sentence_words`` to ``max_sentence_words`` words.
+
+    Shorter ones are labels and stray numbering ("Ham.", "IV.", "Verse"); longer ones are lists
+    or markup that the paragraph filters let through.
+    """
+    words = word_count(sentence)
+    if words < spec.min_sentence_words:
+        dropped["short"] += 1
+        return False
+    if words > spec.max_sentence_words:
+        dropped["long"] += 1
+        return False
+    return True
 
 
 def _records(path: Path) -> Iterator[tuple[str, int, list[str]]]:
@@ -254,7 +266,6 @@ def build_corpus(
                 inputs,
                 staging / "work" / f"{source.name}.jsonl",
                 spec.min_words,
-                spec.max_sentence_words,
                 spec.boilerplate_repeats,
                 spec.drop,
             )
@@ -285,6 +296,7 @@ def build_corpus(
             sentences = Counter[str]()
             words = Counter[str]()
             documents: dict[str, set[str]] = {split: set() for split in SPLITS}
+            short_long = Counter[str]()
             for document, key, lines in _records(task.work_file):
                 if key in result.repeated:
                     result.dropped["boilerplate"] += 1
@@ -293,6 +305,10 @@ def build_corpus(
                     result.dropped["duplicate"] += 1
                     continue
                 seen.add(key)
+                lines = [line for line in lines if _sentence_fits(line, spec, short_long)]
+                if not lines:
+                    result.dropped["no_sentence"] += 1
+                    continue
                 split = assign_split(
                     spec.split.salt, source.name, document, spec.split.valid, spec.split.test
                 )
@@ -317,6 +333,7 @@ def build_corpus(
                 "dropped": dict(sorted(result.dropped.items())),
             }
             entry["sentences"] = {split: sentences[split] for split in SPLITS}
+            entry["sentences"]["dropped"] = dict(sorted(short_long.items()))
             entry["words"] = {split: words[split] for split in SPLITS}
             sources_manifest.append(entry)
             log(f"wrote {source.name}: {sum(words.values())} words ({source.language})")
@@ -378,6 +395,7 @@ def _manifest(
         "sources_sha256": sources_sha256,
         "settings": {
             "min_words": spec.min_words,
+            "min_sentence_words": spec.min_sentence_words,
             "max_sentence_words": spec.max_sentence_words,
             "boilerplate_repeats": spec.boilerplate_repeats,
             "drop": list(spec.drop),

@@ -74,6 +74,7 @@ class CorpusSpec:
     sources: tuple[SourceSpec, ...]
     split: SplitSpec = SplitSpec()
     min_words: int = 3  # shorter paragraphs are headings, labels and table cells
+    min_sentence_words: int = 2  # a shorter "sentence" is a label: "Ham.", "IV.", "Title."
     max_sentence_words: int = 250  # longer "sentences" are lists or run-on markup
     boilerplate_repeats: int = 5  # a paragraph this often in one source is boilerplate: all go
     drop: tuple[str, ...] = ()  # regexes of boilerplate paragraphs in any source
@@ -218,14 +219,21 @@ def load_sources(path: str | Path) -> CorpusSpec:
         sources=sources,
         split=split_spec,
         min_words=corpus.get("min_words", int, 3),
+        min_sentence_words=corpus.get("min_sentence_words", int, 2),
         max_sentence_words=corpus.get("max_sentence_words", int, 250),
         boilerplate_repeats=corpus.get("boilerplate_repeats", int, 5),
         drop=_patterns(corpus),
         path=path,
     )
     corpus.finish()
-    if spec.min_words < 1 or spec.max_sentence_words < 1 or spec.boilerplate_repeats < 2:
+    if (
+        min(spec.min_words, spec.min_sentence_words) < 1
+        or spec.max_sentence_words < spec.min_sentence_words
+        or spec.boilerplate_repeats < 2
+    ):
         raise corpus.fail(
-            "", "min_words and max_sentence_words must be >= 1, boilerplate_repeats >= 2"
+            "",
+            "min_words and min_sentence_words must be >= 1, max_sentence_words >= "
+            "min_sentence_words, boilerplate_repeats >= 2",
         )
     return spec

@@ -2,7 +2,8 @@
 
 Plain files are one document each; their paragraphs are blank-line separated blocks with the
 lines joined (``paragraphs = "blank"``) or single lines (``"line"``), as the source is laid out;
-``strip_brackets`` removes bracketed insertions such as a transcript's ``[Laughter]``.
+``strip_brackets`` removes bracketed insertions such as a transcript's ``[Laughter]`` (and its
+``(Applause.)``).
 A fortune file is a list of cookies separated by ``%`` lines; each cookie is a document of its
 own (they are independent texts), and its attribution line (``-- Author``) is dropped.
 """
@@ -28,7 +29,7 @@ __all__ = [
 
 OPTIONS: Mapping[str, Any] = {"paragraphs": "blank", "strip_brackets": False}
 CHOICES: Mapping[str, tuple[str, ...]] = {"paragraphs": ("blank", "line")}
-_BRACKETS = re.compile(r" ?\[[^\]\n]*\]")
+_BRACKETS = re.compile(r" ?\[[^\]\n]*\]| ?\((?:Applause|Laughter)[^()\n]{0,20}\)")
 _ATTRIBUTION = re.compile(r"^\s*(--|—|―)\s*\S")
 
 

@@ -211,6 +211,28 @@ def test_the_output_does_not_depend_on_the_number_of_jobs(tmp_path, spec, packag
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
+def test_sentences_outside_the_length_limits_are_dropped_and_counted(tmp_path, package):
+    path = tmp_path / "limits.toml"
+    path.write_text(
+        SOURCES.replace(
+            "boilerplate_repeats = 5", "min_sentence_words = 5\nmax_sentence_words = 8"
+        ),
+        encoding="utf-8",
+    )
+    manifest = _build(load_sources(path), package, tmp_path / "out").manifest
+    lines = "".join(
+        (tmp_path / "out" / f"{split}.txt").read_text(encoding="utf-8")
+        for split in ("train", "valid", "test")
+    ).splitlines()
+    assert lines and all(5 <= len(line.split()) <= 8 for line in lines)
+    english = manifest["sources"][0]
+    # "It was written by the clerk N." (7 words) stays; the 10-word first sentence and the
+    # 16-word second paragraph go, the latter taking its whole paragraph with it
+    assert english["sentences"]["dropped"] == {"long": 24}
+    assert english["paragraphs"]["dropped"]["no_sentence"] == 12
+    assert manifest["settings"]["min_sentence_words"] == 5
+
+
 def test_a_rebuild_replaces_the_previous_output(tmp_path, spec, package):
     _build(spec, package, tmp_path / "out")
     first = (tmp_path / "out" / "MANIFEST.json").read_bytes()

@@ -27,6 +27,6 @@ def test_every_fortune_is_a_document(tmp_path):
 
 def test_strip_brackets_removes_transcript_notes(tmp_path):
     path = tmp_path / "speech.txt"
-    path.write_text("Thank you. [Applause] We begin.\n", encoding="utf-8")
+    path.write_text("Thank you. [Applause] We begin. (Laughter.) Now.\n", encoding="utf-8")
     (document,) = extract_plain(path, "s", {"paragraphs": "blank", "strip_brackets": True})
-    assert document.paragraphs == ["Thank you. We begin."]
+    assert document.paragraphs == ["Thank you. We begin. Now."]
