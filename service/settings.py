@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _empty_key_is_no_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # ELMO_API_KEY="" (an unset compose variable) must not enable a key that "Bearer "
+        # matches; it means no key.
+        return key if key is not None and key.get_secret_value().strip() else None
 
     @model_validator(mode="after")
     def _limits_fit_together(self) -> Settings:

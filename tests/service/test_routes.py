@@ -1,5 +1,7 @@
+import asyncio
 import base64
 
+import httpx
 import numpy as np
 import pytest
 
@@ -7,6 +9,9 @@ from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES, random_sentences, tiny_model
+from service import routes
+from service.app import create_app
+from service.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -281,8 +286,6 @@ async def test_cors_is_closed_unless_origins_are_configured(serve_app):
 async def test_large_requests_are_worked_on_in_threads_and_give_the_same_vectors(
     serve_app, embedder, monkeypatch
 ):
-    from service import routes
-
     offloaded = []
     run_sync = routes.to_thread.run_sync
 
@@ -300,3 +303,23 @@ async def test_large_requests_are_worked_on_in_threads_and_give_the_same_vectors
     assert len(offloaded) == 2  # tokenizing and encoding
     for item, want in zip(body["data"], embedder.embed(texts, mix="top"), strict=True):
         np.testing.assert_array_equal(np.asarray(item["embeddings"], np.float32), want.vectors)
+
+
+async def test_a_model_that_fails_to_load_keeps_ready_503_and_routes_answer_503(tmp_path):
+    (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+    app = create_app(Settings(), model_path=tmp_path)
+    async with app.router.lifespan_context(app):
+        state = app.state.service
+        for _ in range(500):
+            if state.load_error:
+                break
+            await asyncio.sleep(0.01)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ready = await client.get("/ready")
+            embed = await client.post("/v1/embed", json={"inputs": "a"})
+            health = await client.get("/health")
+    assert "cannot read bundle config" in state.load_error
+    assert ready.status_code == 503 and ready.json() == {"status": "failed"}
+    assert embed.status_code == 503 and embed.json()["error"]["code"] == "model_not_ready"
+    assert health.status_code == 200

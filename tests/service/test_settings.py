@@ -64,3 +64,8 @@ def test_the_library_does_not_import_the_service():
     code = "import elmo, elmo.cli, sys; print(any(m.startswith('service') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_empty_api_key_means_no_key(monkeypatch):
+    monkeypatch.setenv("ELMO_API_KEY", "")
+    assert load_settings().api_key is None
