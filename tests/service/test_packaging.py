@@ -1,0 +1,37 @@
+"""The image, CI and README command 1 install through one script (no Docker engine runs
+here, so this is what keeps the image's steps tested)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_readme_ci_and_dockerfile_all_install_with_the_script():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command_1 = re.search(r"# 1\..*\n(.*)\n", readme).group(1)
+    assert command_1.startswith("scripts/install.sh") and ".venv/bin/elmo serve" in command_1
+    assert "scripts/install.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    deps = dockerfile.index("scripts/install.sh deps")
+    assert deps < dockerfile.index("COPY elmo/") < dockerfile.index("scripts/install.sh project")
+    for line in ("EXPOSE 8000", "HEALTHCHECK", "USER elmo", 'CMD ["elmo", "serve"]'):
+        assert line in dockerfile
+
+
+def test_the_install_script_reads_dependencies_and_extras_from_pyproject():
+    script = (REPO / "scripts" / "install.sh").read_text(encoding="utf-8")
+    resolver = script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-", "service"], input=resolver, cwd=REPO, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    requirements = out.stdout.splitlines()
+    assert "torch>=2.4,<3" in requirements and any(r.startswith("fastapi") for r in requirements)
+    dev = subprocess.run(
+        [sys.executable, "-", "dev"], input=resolver, cwd=REPO, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert set(requirements) < set(dev) and any(r.startswith("openai") for r in dev)
+    assert not any("elmo-service" in r for r in dev)  # the self-reference is resolved
