@@ -1,0 +1,266 @@
+"""Load benchmark of the REST service: throughput and latency over HTTP vs the library in process.
+
+Starts ``elmo serve`` on a free port of 127.0.0.1 (or uses ``--url``), then for each sentence
+length and concurrency sends one sentence of random lowercase words per request to the
+OpenAI-compatible ``POST /v1/embeddings`` (base64, as the OpenAI client asks) from that many
+concurrent keep-alive connections.  Prints a markdown table: requests/s, tokens/s and
+p50/p95/p99 latency (medians over ``--repeats`` passes), and the ratio of HTTP tokens/s to the
+tokens/s of an in-process ``Embedder`` doing the same work (tokenize, embed, average mix, mean
+pooling) on the same sentences in its default batches of 64.
+
+The client runs on the same machine and takes CPU from the server.  The default client is a
+minimal asyncio HTTP/1.1 client (well under 1 ms of CPU a request); ``--client httpx`` uses
+httpx's AsyncClient, which on a 2-CPU machine spent about 10 ms of CPU a request at 32
+connections and so measured itself rather than the server.
+
+    python benchmarks/bench_service.py                        # the reference model, 2 threads
+    python benchmarks/bench_service.py --random-config small  # a random model of that size
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+
+from elmo.bundle import save_bundle
+from elmo.embedder import Embedder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sentences(count: int, words: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        " ".join(
+            "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10))) for _ in range(words)
+        )
+        for _ in range(count)
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(model: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ELMO_ACCESS_LOG": "false",
+        "ELMO_LOG_LEVEL": "warning",
+        "ELMO_TORCH_THREADS": str(threads),
+    }
+    command = [sys.executable, "-m", "elmo.cli", "serve", "--model", model, "--port", str(port)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"elmo serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("elmo serve did not become ready")
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection; just enough protocol for this server's answers."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def http_pass(
+    url: str, texts: list[str], concurrency: int, client: str
+) -> tuple[float, list[float]]:
+    """Wall time and per-request latencies for one request per text."""
+    bodies = [
+        json.dumps({"input": t, "model": "default", "encoding_format": "base64"}).encode()
+        for t in texts
+    ]
+    latencies: list[float] = []
+    queue = list(reversed(bodies))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as shared:
+
+        async def worker() -> None:
+            parsed = httpx.URL(url)
+            raw = RawClient(parsed.host, parsed.port or 80)
+            try:
+                while queue:
+                    body = queue.pop()
+                    started = time.perf_counter()
+                    if client == "httpx":
+                        response = await shared.post(
+                            "/v1/embeddings", content=body, headers=headers
+                        )
+                        status = response.status_code
+                    else:
+                        status = await raw.post("/v1/embeddings", body)
+                    latencies.append(time.perf_counter() - started)
+                    if status != 200:
+                        raise SystemExit(f"HTTP {status}")
+            finally:
+                await raw.close()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def in_process_tokens_per_second(embedder: Embedder, texts: list[str], repeats: int) -> float:
+    tokens = sum(len(t.split()) for t in texts)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for i in range(0, len(texts), 64):
+            embedder.embed(texts[i : i + 64], mix="average", sentence_pooling="mean")
+        timings.append(time.perf_counter() - started)
+    return tokens / statistics.median(timings)
+
+
+def batch_counters(url: str) -> tuple[float, float]:
+    """(sentences, forward passes) so far, from the server's metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values = {}
+    for name in ("elmo_batch_sentences_sum", "elmo_batch_sentences_count"):
+        line = next(x for x in text.splitlines() if x.startswith(name + " "))
+        values[name] = float(line.split()[1])
+    return values["elmo_batch_sentences_sum"], values["elmo_batch_sentences_count"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(REPO / "tests" / "fixtures" / "elmo_reference"))
+    parser.add_argument(
+        "--random-config",
+        choices=["small", "medium", "original"],
+        help="serve a randomly initialised model of a published size instead of --model",
+    )
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+    parser.add_argument("--url", help="benchmark a running server instead of starting one")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (server and here)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--words", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--requests", type=int, default=256, help="requests per pass")
+    parser.add_argument("--repeats", type=int, default=3, help="passes; medians are shown")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    process = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.random_config:
+            sys.path.insert(0, str(REPO / "benchmarks"))
+            from bench_bilm import build
+
+            torch.manual_seed(0)
+            args.model = str(save_bundle(build(args.random_config, 3.0), Path(tmp) / "model"))
+        embedder = Embedder.from_pretrained(args.model)
+        if args.url:
+            url = args.url
+        else:
+            process, url = start_server(args.model, args.threads, Path(tmp) / "server.log")
+        try:
+            info = httpx.get(f"{url}/info", timeout=10).json()
+            name = f"random {args.random_config}" if args.random_config else info["model"]
+            print(
+                f"model {name} ({info['num_layers']} layers x {info['dim']}), "
+                f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
+                f"{args.requests} requests per pass, median of {args.repeats} passes; "
+                f"POST /v1/embeddings, one sentence a request, base64, {args.client} client"
+            )
+            print()
+            print(
+                "| words | concurrency | requests/s | tokens/s | p50 ms | p95 ms | p99 ms "
+                "| sentences/batch | in-process tokens/s | HTTP / in-process |"
+            )
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for words in args.words:
+                texts = sentences(args.requests, words, seed=words)
+                asyncio.run(http_pass(url, texts[:16], 4, args.client))  # warm-up
+                baseline = in_process_tokens_per_second(embedder, texts, args.repeats)
+                for concurrency in args.concurrency:
+                    walls, p50, p95, p99 = [], [], [], []
+                    sentences_before, batches_before = batch_counters(url)
+                    for _ in range(args.repeats):
+                        wall, latencies = asyncio.run(
+                            http_pass(url, texts, concurrency, args.client)
+                        )
+                        walls.append(wall)
+                        p50.append(percentile(latencies, 50))
+                        p95.append(percentile(latencies, 95))
+                        p99.append(percentile(latencies, 99))
+                    wall = statistics.median(walls)
+                    rps = len(texts) / wall
+                    tps = rps * words
+                    ms = [statistics.median(p) * 1e3 for p in (p50, p95, p99)]
+                    sentences_after, batches_after = batch_counters(url)
+                    per_batch = (sentences_after - sentences_before) / max(
+                        batches_after - batches_before, 1
+                    )
+                    print(
+                        f"| {words} | {concurrency} | {rps:,.0f} | {tps:,.0f} "
+                        f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {per_batch:.1f} "
+                        f"| {baseline:,.0f} | {tps / baseline:.2f} |",
+                        flush=True,
+                    )
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
