@@ -1,5 +1,8 @@
 """Pack a finished training run into what one device call can bring back (<= 8 files <= 16 MiB).
 
+    python scripts/default_model/pack_run.py RUN OUT            # parts, on the GPU machine
+    python scripts/default_model/pack_run.py --bundle RUN DIR   # a float16 bundle, here
+
 Run on the GPU machine after ``elmo train``: the bundle's weights are stored as float16 and cut
 into 15 MiB parts, next to the tokenizer, config, model card, metrics and a manifest with the
 SHA-256 of the whole weights file.  ``unpack_run.py`` puts them back together here.
@@ -22,22 +25,27 @@ from elmo.embedder import Embedder
 PART = 15 * 2**20
 
 
-def main(run: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    model_dir = run / "model"
+def half_precision_bundle(model_dir: Path, target: Path) -> float:
+    """Write ``model_dir`` as a float16 bundle in ``target``; returns the vectors' drift."""
     card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
-    staging = out / ".bundle"
     save_bundle(
         load_bundle(model_dir),
-        staging,
+        target,
         tokenizer=load_tokenizer(model_dir),
         model_card=card,
         dtype=torch.float16,
     )
-    drift = _half_precision_drift(model_dir, staging)
+    drift = _half_precision_drift(model_dir, target)
     print(f"float16 weights: max |difference| / max |value| of the vectors = {drift:.2e}")
     if drift > 1e-3:
         raise SystemExit(f"float16 weights move the vectors by {drift:.2e} > 1e-3 of float32")
+    return drift
+
+
+def main(run: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / ".bundle"
+    drift = half_precision_bundle(run / "model", staging)
     weights = (staging / "model.safetensors").read_bytes()
     parts = [weights[i : i + PART] for i in range(0, len(weights), PART)]
     if len(parts) > 4:
@@ -75,4 +83,7 @@ def _half_precision_drift(full: Path, half: Path) -> float:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--bundle":  # a float16 bundle, not parts
+        half_precision_bundle(Path(sys.argv[2]) / "model", Path(sys.argv[3]))
+    else:
+        main(Path(sys.argv[1]), Path(sys.argv[2]))
