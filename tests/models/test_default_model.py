@@ -1,0 +1,41 @@
+"""The committed default model: it loads, is bilingual, and its upper layers depend on context."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from elmo.embedder import Embedder
+
+DEFAULT = Path(__file__).parents[2] / "models" / "default"
+
+pytestmark = pytest.mark.skipif(not DEFAULT.is_dir(), reason="no models/default in this checkout")
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder.from_pretrained(DEFAULT)
+
+
+def test_the_default_model_has_at_least_256_dimensions_and_a_tokenizer(embedder):
+    assert embedder.dim >= 256 and embedder.num_layers == 3
+    assert embedder.units is not None and embedder.model.lm_head is not None
+
+
+def test_the_model_card_lists_sources_licences_and_the_training_command():
+    card = (DEFAULT / "MODEL_CARD.md").read_text(encoding="utf-8")
+    needles = ("## Corpus", "licence", "sword-text-sparv", "command: `elmo train", "tokens seen")
+    assert all(needle in card for needle in needles)
+
+
+def test_gato_keeps_layer_zero_and_changes_with_context_above(embedder):
+    first, second = embedder.embed(
+        ["El gato come pescado.", "Para cambiar la rueda, levanté el auto con el gato."]
+    )
+    a = first.vectors[:, first.tokens.index("gato")]  # (L, 2D)
+    b = second.vectors[:, second.tokens.index("gato")]
+    unit_a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    unit_b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    cosines = (unit_a * unit_b).sum(1)  # (L,)
+    assert cosines[0] == pytest.approx(1.0, abs=1e-6)
+    assert cosines[1] < 0.999 and cosines[2] < 0.999
