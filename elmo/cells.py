@@ -3,8 +3,9 @@
 Every cell runs one direction over ``(B, T, Din)``; :mod:`elmo.recurrent` reverses sequences for
 the backward stack.  Two ways to run a cell, equal up to float rounding:
 
-- ``loop``: the input projections of all steps in one matmul, then per step one matmul by the
-  recurrent weights plus pointwise math.  Needed for clipping and peepholes.
+- ``loop``: input projections a block of steps at a time in one matmul, then per step one matmul
+  by the recurrent weights plus pointwise math.  Needed for clipping and peepholes, and used for
+  feature extraction on a CPU (see :func:`_loop_is_better`).
 - ``fused``: PyTorch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (cuDNN on GPU, oneDNN on CPU) over a
   packed batch, used whenever the cell's equations are exactly what that kernel computes.
 
@@ -19,20 +20,33 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from elmo.config import RecurrentConfig
 from elmo.fused_rnn import run_packed
+from elmo.rowmajor import row_major
 
 __all__ = ["Cell", "build_cell"]
 
 State = tuple[torch.Tensor, ...]
 
+# Rows x steps of input projections made at once by the loop on a CPU: a (256, G) block stays in
+# cache until its steps read it, which ran the default model's projections 2x faster than one
+# product over every step (whose output is tens of MB).  A GPU makes them all in one product.
+_CPU_INPUT_BLOCK_ROWS = 256
+
 
 class Cell(nn.Module):
-    """One layer, one direction.  ``state`` is ``(h,)`` or ``(h, c)``; outputs are ``h``."""
+    """One layer, one direction.  ``state`` is ``(h,)`` or ``(h, c)``; outputs are ``h``.
+
+    ``additive`` cells use the input and recurrent products only through their sum (LSTMs,
+    Elman): the loop then adds the input product inside the recurrent one
+    (``addmm(xp, h, W_hh^T)``) and passes ``hp=None`` to :meth:`step`.  A GRU needs them apart.
+    """
 
     state_sizes: tuple[int, ...]
     output_size: int
+    additive = True
 
     def can_fuse(self) -> bool:
         return False
@@ -40,21 +54,37 @@ class Cell(nn.Module):
     def initial_state(self, batch: int, like: torch.Tensor) -> State:
         return tuple(like.new_zeros(batch, size) for size in self.state_sizes)
 
-    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
+    def input_weight(self) -> torch.Tensor:
+        """The input matrix ``(G, Din)``."""
+        raise NotImplementedError
+
+    def input_bias(self) -> torch.Tensor:
+        """The bias of the input product ``(G,)``: every bias of an additive cell."""
         raise NotImplementedError
 
     def recurrent_weight(self) -> torch.Tensor:
         """The recurrent matrix ``(G, D)``; the loop multiplies by its transpose."""
         raise NotImplementedError
 
-    def loop_bias(self) -> torch.Tensor:
-        """The bias added at each step of the loop, ``(G,)``.  It is kept out of the
-        all-steps input product, where broadcasting it would cost a pass over (B, T, G)."""
+    def recurrent_bias(self) -> torch.Tensor:
+        """The bias added to ``h @ W_hh^T`` of a cell that is not additive, ``(G,)``."""
         raise NotImplementedError
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
-        """One time step from the projected input ``xp`` (B, G) and the recurrent product
-        ``hp = h @ W_hh^T + loop_bias`` (B, G): the new state (its output is state[0])."""
+    def projection_weight(self) -> torch.Tensor | None:
+        """The output projection ``(D, H)`` of a projecting cell, else None."""
+        return None
+
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
+        """One time step: the new state (its output is state[0]).  For an additive cell ``xp``
+        (B, G) is the whole pre-activation ``x W_ih^T + h W_hh^T + b`` and ``hp`` is None;
+        otherwise ``xp`` is the input product and ``hp = h W_hh^T + recurrent_bias``.
+        ``w_hr_t`` is the projection's transpose ``(H, D)`` as a row-major copy, or None."""
         raise NotImplementedError
 
     def forward(
@@ -63,51 +93,95 @@ class Cell(nn.Module):
         lengths: torch.Tensor,
         state: State,
         use_fused: bool = True,
-        device_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
-        # x: (B, T, Din); lengths: (B,) int64 on CPU, each >= 1; device_lengths: the same on x's
-        # device (given by callers that already moved it without a host sync)
-        if use_fused and self.can_fuse():
+        # x: (B, T, Din); lengths: (B,) int64 on CPU, each >= 1
+        if use_fused and self.can_fuse() and not _loop_is_better(x):
             return self.fused(x, lengths, state)
-        if device_lengths is None:
-            device_lengths = lengths.to(x.device)
-        return self.loop(x, lengths, device_lengths, state)
+        return self.loop(x, lengths, state)
 
     def loop(
-        self, x: torch.Tensor, lengths: torch.Tensor, device_lengths: torch.Tensor, state: State
+        self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
+        """Step by step over rows sorted longest first, so that step ``t`` multiplies only the
+        rows still running (a prefix), as a packed sequence would.  At least two rows stay in
+        every product (see :mod:`elmo.rowmajor`); a finished row computed for that keeps its
+        state."""
         batch, steps = x.shape[0], x.shape[1]
-        xp = self.project_inputs(x)  # (B, T, G): all input projections in one matmul
-        # A (D, G) row-major copy: on CPU, h @ W^T runs 1.5-2.5x faster from it than from a
-        # transposed view.  Under autocast it is cast once here rather than at every step.
-        w_hh_t = self.recurrent_weight().t().contiguous()
-        bias = self.loop_bias()
+        order = None
+        if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
+            order = torch.argsort(lengths, descending=True, stable=True)  # (B,) on CPU
+            on_device = order.to(x.device)
+            x, lengths = x[on_device], lengths[order]
+            state = tuple(s[on_device] for s in state)
+        # Row-major copies of the transposed weights, made once per call: on CPU, h @ W^T from
+        # a transposed view takes MKL's slow path (1.5x for the (D, G) recurrent matrix, 4-6x
+        # for a (H, D) projection at 16-32 rows).  Under autocast they are cast once here
+        # rather than at every step.
+        w_ih_t, b_ih = row_major(self.input_weight()), self.input_bias()  # (Din, G), (G,)
+        w_hh_t = row_major(self.recurrent_weight())  # (D, G)
+        w_hr = self.projection_weight()
+        w_hr_t = None if w_hr is None else row_major(w_hr)  # (H, D)
+        bias = None if self.additive else self.recurrent_bias()
         if torch.is_autocast_enabled(x.device.type):
             dtype = torch.get_autocast_dtype(x.device.type)
-            w_hh_t, bias = w_hh_t.to(dtype), bias.to(dtype)
-        active_rows = [int((lengths > t).sum()) for t in range(steps)]
-        active = (
-            device_lengths.unsqueeze(0) > torch.arange(steps, device=x.device)[:, None]
-        )  # (T, B)
-        outputs = []
-        for t in range(steps):
-            new_state = self.step(xp[:, t], torch.addmm(bias, state[0], w_hh_t), state)
-            if active_rows[t] < batch:
-                keep = active[t].unsqueeze(-1)  # (B, 1)
-                new_state = tuple(
-                    torch.where(keep, n, o) for n, o in zip(new_state, state, strict=True)
-                )
-                outputs.append(torch.where(keep, new_state[0], 0.0))
+            x, w_ih_t, b_ih = x.to(dtype), w_ih_t.to(dtype), b_ih.to(dtype)
+            w_hh_t = w_hh_t.to(dtype)
+            w_hr_t = None if w_hr_t is None else w_hr_t.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        running = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(steps)[:, None]).sum(1)]
+        running = [n for n in running if n > 0]  # rows that run step t, non-increasing
+        floor = min(2, batch)
+        block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
+        outputs = []  # per step (n_t, D)
+        finished: list[State] = []  # final states of rows that ended, the last rows first
+        xp, first, end = x, 0, 0  # the input products of steps first .. end - 1
+        for t, n in enumerate(running):
+            rows = max(n, floor)
+            if rows < state[0].shape[0]:
+                finished.append(tuple(s[rows:] for s in state))
+                state = tuple(s[:rows] for s in state)
+            if t == end:  # input products of the next block of steps
+                span = steps if block_rows is None else max(1, block_rows // rows)
+                first, end = t, t + span
+                block = x[:rows, first:end]  # (rows, <= span, Din)
+                xp = torch.addmm(b_ih, block.reshape(-1, block.shape[-1]), w_ih_t)
+                xp = xp.view(rows, block.shape[1], -1)  # (rows, <= span, G)
+            x_t = xp[:rows, t - first]  # (rows, G)
+            if bias is None:
+                new_state = self.step(torch.addmm(x_t, state[0], w_hh_t), None, state, w_hr_t)
             else:
-                outputs.append(new_state[0])
+                new_state = self.step(x_t, torch.addmm(bias, state[0], w_hh_t), state, w_hr_t)
+            if n < rows:  # the extra row has ended: it keeps its state
+                new_state = tuple(
+                    torch.cat([a[:n], b[n:]]) for a, b in zip(new_state, state, strict=True)
+                )
+            outputs.append(new_state[0][:n])
             state = new_state
-        out = torch.stack(outputs, dim=1) if outputs else x.new_zeros(batch, 0, self.output_size)
-        return out, state  # (B, T, D)
+        finished.append(state)
+        final = tuple(torch.cat(parts) for parts in zip(*reversed(finished), strict=True))
+        if outputs:
+            sizes = torch.tensor(running, dtype=torch.int64)
+            packed = PackedSequence(torch.cat(outputs), sizes)
+            out, _ = pad_packed_sequence(packed, batch_first=True, total_length=steps)
+        else:
+            out = x.new_zeros(batch, steps, self.output_size)
+        if order is not None:
+            inverse = torch.argsort(order).to(x.device)
+            out, final = out[inverse], tuple(s[inverse] for s in final)
+        return out, final  # (B, T, D)
 
     def fused(
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
+
+
+def _loop_is_better(x: torch.Tensor) -> bool:
+    """On a CPU without gradients (feature extraction) the loop beats PyTorch's kernel: it
+    multiplies from row-major weights (see :mod:`elmo.rowmajor`), which is faster for batches
+    of up to ~64 sentences and gives every sentence the same vectors whatever its batch; the
+    kernel's products change with the number of rows still running at each step."""
+    return x.device.type == "cpu" and not torch.is_grad_enabled()
 
 
 def _uniform_(params: list[nn.Parameter], hidden_size: int) -> None:
@@ -121,13 +195,13 @@ def _clip(x: torch.Tensor, limit: float | None) -> torch.Tensor:
 
 
 def _lstm_output(
-    o: torch.Tensor, c: torch.Tensor, weight_hr: torch.Tensor | None, proj_clip: float | None
+    o: torch.Tensor, c: torch.Tensor, w_hr_t: torch.Tensor | None, proj_clip: float | None
 ) -> torch.Tensor:
     """``h = o * tanh(c)`` (B, H), projected to (B, D) and clipped when the cell projects."""
     h = o * torch.tanh(c)
-    if weight_hr is None:
+    if w_hr_t is None:
         return h
-    return _clip(torch.nn.functional.linear(h, weight_hr), proj_clip)
+    return _clip(h @ w_hr_t, proj_clip)  # (B, H) @ (H, D)
 
 
 class LSTMPCell(Cell):
@@ -153,21 +227,29 @@ class LSTMPCell(Cell):
     def can_fuse(self) -> bool:
         return self.cell_clip is None and self.proj_clip is None
 
-    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(x, self.rnn.weight_ih_l0)  # (B, T, 4H)
+    def input_weight(self) -> torch.Tensor:
+        return self.rnn.weight_ih_l0
+
+    def input_bias(self) -> torch.Tensor:
+        return self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
 
     def recurrent_weight(self) -> torch.Tensor:
         return self.rnn.weight_hh_l0
 
-    def loop_bias(self) -> torch.Tensor:
-        return self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
+    def projection_weight(self) -> torch.Tensor | None:
+        return self.rnn.weight_hr_l0 if self.rnn.proj_size else None
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
         c = state[1]  # (B, H)
-        i, f, g, o = (xp + hp).chunk(4, dim=1)  # (B, H) each
+        i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
         c = _clip(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), self.cell_clip)
-        weight_hr = self.rnn.weight_hr_l0 if self.rnn.proj_size else None
-        return _lstm_output(torch.sigmoid(o), c, weight_hr, self.proj_clip), c
+        return _lstm_output(torch.sigmoid(o), c, w_hr_t, self.proj_clip), c
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         h, c = state
@@ -196,14 +278,17 @@ class OwnWeightsLSTM(Cell):
             forget = 0 if self.n_gates == 3 else 1
             self.bias[forget * hidden : (forget + 1) * hidden].fill_(1.0)
 
-    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(x, self.weight_ih)  # (B, T, G)
+    def input_weight(self) -> torch.Tensor:
+        return self.weight_ih
+
+    def input_bias(self) -> torch.Tensor:
+        return self.bias
 
     def recurrent_weight(self) -> torch.Tensor:
         return self.weight_hh
 
-    def loop_bias(self) -> torch.Tensor:
-        return self.bias
+    def projection_weight(self) -> torch.Tensor | None:
+        return self.weight_hr
 
 
 class PeepholeLSTMCell(OwnWeightsLSTM):
@@ -218,13 +303,19 @@ class PeepholeLSTMCell(OwnWeightsLSTM):
         self.peephole = nn.Parameter(torch.empty(3, config.hidden_size))
         _uniform_([self.peephole], config.hidden_size)
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
         c = state[1]
-        i, f, g, o = (xp + hp).chunk(4, dim=1)  # (B, H) each
+        i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
         w_i, w_f, w_o = self.peephole
         c = torch.sigmoid(f + w_f * c) * c + torch.sigmoid(i + w_i * c) * torch.tanh(g)
         c = _clip(c, self.cell_clip)
-        return _lstm_output(torch.sigmoid(o + w_o * c), c, self.weight_hr, self.proj_clip), c
+        return _lstm_output(torch.sigmoid(o + w_o * c), c, w_hr_t, self.proj_clip), c
 
 
 class CIFGCell(OwnWeightsLSTM):
@@ -232,12 +323,18 @@ class CIFGCell(OwnWeightsLSTM):
 
     n_gates = 3
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
         c = state[1]
-        f, g, o = (xp + hp).chunk(3, dim=1)  # (B, H) each
+        f, g, o = xp.chunk(3, dim=1)  # (B, H) each
         forget = torch.sigmoid(f)
         c = _clip(forget * c + (1 - forget) * torch.tanh(g), self.cell_clip)
-        return _lstm_output(torch.sigmoid(o), c, self.weight_hr, self.proj_clip), c
+        return _lstm_output(torch.sigmoid(o), c, w_hr_t, self.proj_clip), c
 
 
 class FusedCell(Cell):
@@ -252,13 +349,18 @@ class FusedCell(Cell):
     def can_fuse(self) -> bool:
         return True
 
-    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(x, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0)
+    def input_weight(self) -> torch.Tensor:
+        return self.rnn.weight_ih_l0
+
+    def input_bias(self) -> torch.Tensor:
+        if self.additive:
+            return self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
+        return self.rnn.bias_ih_l0
 
     def recurrent_weight(self) -> torch.Tensor:
         return self.rnn.weight_hh_l0
 
-    def loop_bias(self) -> torch.Tensor:
+    def recurrent_bias(self) -> torch.Tensor:
         return self.rnn.bias_hh_l0  # GRU: must stay with h (the reset gate multiplies it)
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
@@ -269,7 +371,16 @@ class FusedCell(Cell):
 class GRUCell(FusedCell):
     """Gated recurrent unit (Cho et al. 2014), PyTorch's formulation (reset gate inside ``n``)."""
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
+    additive = False
+
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
+        assert hp is not None
         (h,) = state
         x_r, x_z, x_n = xp.chunk(3, dim=1)
         h_r, h_z, h_n = hp.chunk(3, dim=1)
@@ -282,8 +393,14 @@ class GRUCell(FusedCell):
 class ElmanCell(FusedCell):
     """Simple recurrent network (Elman 1990): ``h_t = tanh(W x_t + U h_{t-1} + b)``."""
 
-    def step(self, xp: torch.Tensor, hp: torch.Tensor, state: State) -> State:
-        return (torch.tanh(xp + hp),)
+    def step(
+        self,
+        xp: torch.Tensor,
+        hp: torch.Tensor | None,
+        state: State,
+        w_hr_t: torch.Tensor | None,
+    ) -> State:
+        return (torch.tanh(xp),)
 
 
 def build_cell(input_size: int, config: RecurrentConfig) -> Cell:

@@ -98,8 +98,11 @@ class CharCNN(nn.Module):
         pooled = torch.cat(pieces) if pieces else bias.new_zeros(0, bias.shape[0])
         if with_pad_window:
             pad = self.char_embedding.weight[PADDING_CHAR_ID]  # (E,)
-            # value of a window wholly in padding, per filter, without bias: (F,)
-            pad_window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, -1) @ weight
+            # value of a window wholly in padding, per filter, without bias: (F,).  Two equal
+            # rows, because a one-row product rounds differently from the window scores above,
+            # and a window of padding inside a word's scores must not beat it by a rounding.
+            window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, -1)  # (1, E * w_max)
+            pad_window = (window.expand(2, -1).contiguous() @ weight)[:1]  # (1, F)
             pooled = torch.maximum(pooled, pad_window)
         # the bias joins after the max: fl(x + b) is monotonic in x, so this is exact
         return self.activation(pooled + bias)  # (N, F)

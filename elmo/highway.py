@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from elmo.rowmajor import linear
+
 __all__ = ["Highway"]
 
 GATE_BIAS_INIT = -2.0
@@ -29,7 +31,7 @@ class Highway(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
-            transform, gate = layer(x).chunk(2, dim=-1)  # each (..., F)
+            transform, gate = linear(x, layer.weight, layer.bias).chunk(2, dim=-1)  # each (..., F)
             g = torch.sigmoid(gate)
             x = g * torch.relu(transform) + (1 - g) * x
         return x

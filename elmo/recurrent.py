@@ -16,6 +16,7 @@ from torch import nn
 
 from elmo.cells import Cell, State, build_cell
 from elmo.config import RecurrentConfig
+from elmo.rowmajor import linear
 
 __all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
 
@@ -56,11 +57,10 @@ class RecurrentLayer(nn.Module):
         lengths: torch.Tensor,
         state: State,
         use_fused: bool = True,
-        device_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
-        out, state = self.cell(x, lengths, state, use_fused, device_lengths)  # (B, T, H or D)
+        out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
         if self.output_projection is not None:
-            out = self.output_projection(out)  # (B, T, D); padding stays 0 (no bias)
+            out = linear(out, self.output_projection.weight)  # (B, T, D); padding stays 0 (no bias)
         return out, state
 
 
@@ -85,14 +85,13 @@ class RecurrentStack(nn.Module):
         lengths: torch.Tensor,
         states: list[State] | None = None,
         use_fused: bool = True,
-        device_lengths: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[State]]:
         # x: (B, T, D) → one (B, T, D) output per layer
         if states is None:
             states = self.initial_states(x.shape[0], x)
         outputs, finals = [], []
         for k, (layer, state) in enumerate(zip(self.layers, states, strict=True)):
-            out, final = layer(self.dropout(x), lengths, state, use_fused, device_lengths)
+            out, final = layer(self.dropout(x), lengths, state, use_fused)
             if k > 0 and self.residual:
                 out = out + x
             outputs.append(out)
@@ -123,14 +122,13 @@ class BiRecurrent(nn.Module):
         lengths = lengths.cpu()
         on_device = _to_device(lengths, x.device)
         fwd, fwd_final = self.forward_stack(
-            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused, on_device
+            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused
         )
         bwd_reversed, bwd_final = self.backward_stack(
             reverse_padded(x, on_device),
             lengths,
             self._initial("backward", self.backward_stack, x),
             self.use_fused,
-            on_device,
         )
         bwd = [reverse_padded(out, on_device) for out in bwd_reversed]
         if self.stateful:

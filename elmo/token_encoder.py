@@ -13,6 +13,7 @@ from torch import nn
 from elmo.char_cnn import CharCNN
 from elmo.config import CharCNNConfig
 from elmo.highway import Highway
+from elmo.rowmajor import linear
 
 __all__ = ["TokenEncoder"]
 
@@ -35,4 +36,5 @@ class TokenEncoder(nn.Module):
 
     def encode_units(self, char_ids: torch.Tensor, longest: int | None = None) -> torch.Tensor:
         """``(U, 50)`` char ids of distinct units → ``(U, D)``; ``longest`` as in CharCNN."""
-        return self.projection(self.highway(self.char_cnn(char_ids, longest)))
+        features = self.highway(self.char_cnn(char_ids, longest))  # (U, F)
+        return linear(features, self.projection.weight, self.projection.bias)  # (U, D)

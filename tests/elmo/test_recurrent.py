@@ -29,13 +29,42 @@ def test_fused_kernel_equals_step_loop(cell):
     recurrent = BiRecurrent(5, config)
     x = torch.randn(3, 7, 5)
     lengths = torch.tensor([7, 2, 5])
-    with torch.no_grad():
-        fused = recurrent(x, lengths)
-        recurrent.use_fused = False
-        looped = recurrent(x, lengths)
-    for a, b in zip(fused[0] + fused[1], looped[0] + looped[1], strict=True):
+    fused = recurrent(x, lengths)  # with gradients: PyTorch's kernel
+    recurrent.use_fused = False
+    looped = recurrent(x, lengths)
+    with torch.no_grad():  # on a CPU without gradients the loop runs whatever use_fused says
+        recurrent.use_fused = True
+        extracted = recurrent(x, lengths)
+    pairs = zip(
+        fused[0] + fused[1], looped[0] + looped[1], extracted[0] + extracted[1], strict=True
+    )
+    for a, b, c in pairs:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-        assert torch.count_nonzero(a[1, 2:]) == 0  # padding stays exactly 0
+        torch.testing.assert_close(c, b.detach(), rtol=0, atol=0)
+        assert torch.count_nonzero(b[1, 2:]) == 0  # padding stays exactly 0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
+def test_loop_final_states_and_gradients_equal_the_fused_kernel_for_unsorted_rows(cell):
+    config = RecurrentConfig(
+        cell=cell, hidden_size=10, projection_size=5, num_layers=1, cell_clip=None, proj_clip=None
+    )
+    torch.manual_seed(13)
+    layer = BiRecurrent(5, config).forward_stack.layers[0].cell
+    x = torch.randn(4, 6, 5)
+    lengths = torch.tensor([2, 6, 1, 4])  # unsorted, with a one-step row
+    state = tuple(torch.randn(4, size) for size in layer.state_sizes)
+    results = []
+    for use_fused in (True, False):
+        layer.zero_grad()
+        out, final = layer(x, lengths, state, use_fused)
+        (out.square().sum() + sum(s.sum() for s in final)).backward()
+        grads = [p.grad.clone() for p in layer.parameters()]
+        results.append((out.detach(), [s.detach() for s in final], grads))
+    (out_f, final_f, grads_f), (out_l, final_l, grads_l) = results
+    torch.testing.assert_close(out_l, out_f, rtol=1e-5, atol=1e-6)
+    for a, b in zip(final_l + grads_l, final_f + grads_f, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def numpy_lstm(cell, x, peephole: bool, cifg: bool) -> np.ndarray:

@@ -39,3 +39,15 @@ def test_gato_keeps_layer_zero_and_changes_with_context_above(embedder):
     cosines = (unit_a * unit_b).sum(1)  # (L,)
     assert cosines[0] == pytest.approx(1.0, abs=1e-6)
     assert cosines[1] < 0.999 and cosines[2] < 0.999
+
+
+def test_a_sentence_gets_the_same_bits_alone_and_in_a_batch_of_fifty(embedder):
+    text = (
+        "the cat sat on a mat while el perro come pescado and rain fell over the old town "
+        "para cambiar la rueda levanté el auto con el gato because nobody else would help us"
+    )
+    words = text.split()
+    sentences = [words[i % 7 : i % 7 + 3 + (i * 5) % 28] for i in range(50)]
+    batched = Embedder(embedder.model, batch_size=64, units=embedder.units).embed_tokens(sentences)
+    for i in (0, 3, 17, 49):
+        np.testing.assert_array_equal(embedder.embed_tokens([sentences[i]])[0], batched[i])
