@@ -6,7 +6,8 @@ OpenAI-compatible ``POST /v1/embeddings`` (base64, as the OpenAI client asks) fr
 concurrent keep-alive connections.  Prints a markdown table: requests/s, tokens/s and
 p50/p95/p99 latency (medians over ``--repeats`` passes), and the ratio of HTTP tokens/s to the
 tokens/s of an in-process ``Embedder`` doing the same work (tokenize, embed, average mix, mean
-pooling) on the same sentences in its default batches of 64.
+pooling) on the same sentences in its default batches of 64.  In-process and HTTP passes
+alternate, so that on a shared machine both sample the same periods of load.
 
 The client runs on the same machine and takes CPU from the server.  The default client is a
 minimal asyncio HTTP/1.1 client (well under 1 ms of CPU a request); ``--client httpx`` uses
@@ -59,13 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model: str, threads: int, log: Path, in_thread: bool = False
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
         "ELMO_ACCESS_LOG": "false",
         "ELMO_LOG_LEVEL": "warning",
         "ELMO_TORCH_THREADS": str(threads),
+        "ELMO_INFERENCE_PROCESS": "false" if in_thread else "true",
     }
     command = [sys.executable, "-m", "elmo.cli", "serve", "--model", model, "--port", str(port)]
     with open(log, "wb") as out:
@@ -157,15 +161,13 @@ async def http_pass(
         return time.perf_counter() - started, latencies
 
 
-def in_process_tokens_per_second(embedder: Embedder, texts: list[str], repeats: int) -> float:
+def in_process_tokens_per_second(embedder: Embedder, texts: list[str]) -> float:
+    """One pass of the library doing the server's work, in its default batches of 64."""
     tokens = sum(len(t.split()) for t in texts)
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for i in range(0, len(texts), 64):
-            embedder.embed(texts[i : i + 64], mix="average", sentence_pooling="mean")
-        timings.append(time.perf_counter() - started)
-    return tokens / statistics.median(timings)
+    started = time.perf_counter()
+    for i in range(0, len(texts), 64):
+        embedder.embed(texts[i : i + 64], mix="average", sentence_pooling="mean")
+    return tokens / (time.perf_counter() - started)
 
 
 def batch_counters(url: str) -> tuple[float, float]:
@@ -191,6 +193,11 @@ def main() -> None:
         help="serve a randomly initialised model of a published size instead of --model",
     )
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+    parser.add_argument(
+        "--in-thread",
+        action="store_true",
+        help="run the model in a thread of the server's process (ELMO_INFERENCE_PROCESS=false)",
+    )
     parser.add_argument("--url", help="benchmark a running server instead of starting one")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (server and here)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -211,7 +218,9 @@ def main() -> None:
         if args.url:
             url = args.url
         else:
-            process, url = start_server(args.model, args.threads, Path(tmp) / "server.log")
+            process, url = start_server(
+                args.model, args.threads, Path(tmp) / "server.log", args.in_thread
+            )
         try:
             info = httpx.get(f"{url}/info", timeout=10).json()
             name = f"random {args.random_config}" if args.random_config else info["model"]
@@ -219,7 +228,8 @@ def main() -> None:
                 f"model {name} ({info['num_layers']} layers x {info['dim']}), "
                 f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
                 f"{args.requests} requests per pass, median of {args.repeats} passes; "
-                f"POST /v1/embeddings, one sentence a request, base64, {args.client} client"
+                f"POST /v1/embeddings, one sentence a request, base64, {args.client} client, "
+                f"model in {'a thread of the server' if args.in_thread else 'a child process'}"
             )
             print()
             print(
@@ -230,29 +240,41 @@ def main() -> None:
             for words in args.words:
                 texts = sentences(args.requests, words, seed=words)
                 asyncio.run(http_pass(url, texts[:16], 4, args.client))  # warm-up
-                baseline = in_process_tokens_per_second(embedder, texts, args.repeats)
-                for concurrency in args.concurrency:
-                    walls, p50, p95, p99 = [], [], [], []
-                    sentences_before, batches_before = batch_counters(url)
-                    for _ in range(args.repeats):
-                        wall, latencies = asyncio.run(
-                            http_pass(url, texts, concurrency, args.client)
+                embedder.embed(texts[:16])
+                # In-process and HTTP passes alternate, so that both sample the same moments of
+                # a shared machine's load; each row shows medians over the repeats.
+                baselines: list[float] = []
+                passes: dict[int, list[tuple[float, list[float]]]] = {
+                    c: [] for c in args.concurrency
+                }
+                counted: dict[int, tuple[float, float]] = {c: (0.0, 0.0) for c in args.concurrency}
+                for _ in range(args.repeats):
+                    baselines.append(in_process_tokens_per_second(embedder, texts))
+                    for concurrency in args.concurrency:
+                        sentences_before, batches_before = batch_counters(url)
+                        passes[concurrency].append(
+                            asyncio.run(http_pass(url, texts, concurrency, args.client))
                         )
-                        walls.append(wall)
-                        p50.append(percentile(latencies, 50))
-                        p95.append(percentile(latencies, 95))
-                        p99.append(percentile(latencies, 99))
-                    wall = statistics.median(walls)
-                    rps = len(texts) / wall
+                        sentences_after, batches_after = batch_counters(url)
+                        done, batches = counted[concurrency]
+                        counted[concurrency] = (
+                            done + sentences_after - sentences_before,
+                            batches + batches_after - batches_before,
+                        )
+                baseline = statistics.median(baselines)
+                for concurrency in args.concurrency:
+                    walls = [wall for wall, _ in passes[concurrency]]
+                    ms = [
+                        statistics.median(percentile(lat, q) for _, lat in passes[concurrency])
+                        * 1e3
+                        for q in (50, 95, 99)
+                    ]
+                    rps = len(texts) / statistics.median(walls)
                     tps = rps * words
-                    ms = [statistics.median(p) * 1e3 for p in (p50, p95, p99)]
-                    sentences_after, batches_after = batch_counters(url)
-                    per_batch = (sentences_after - sentences_before) / max(
-                        batches_after - batches_before, 1
-                    )
+                    done, batches = counted[concurrency]
                     print(
                         f"| {words} | {concurrency} | {rps:,.0f} | {tps:,.0f} "
-                        f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {per_batch:.1f} "
+                        f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {done / max(batches, 1):.1f} "
                         f"| {baseline:,.0f} | {tps / baseline:.2f} |",
                         flush=True,
                     )

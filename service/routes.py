@@ -52,9 +52,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorResponse, "description": "queue full; see Retry-After"},
     503: {"model": ErrorResponse, "description": "not ready, shutting down, or timed out"},
 }
-OPENAI_VECTOR = (
-    "the mean over tokens of the average of all layers (equal weights), L2-normalised"
-)
+OPENAI_VECTOR = "the mean over tokens of the average of all layers (equal weights), L2-normalised"
 
 
 # Work below this size (characters in, floats out) runs on the event loop: handing it to a
@@ -399,7 +397,8 @@ async def info(request: Request) -> JSONResponse:
             "layers": layers,
             "cell": config.recurrent.cell,
             "tokenizer": tokenizer,
-            "device": str(embedder.device),
+            "device": state.device,
+            "inference_process": state.inference is not None,
             "version": __version__,
             "openai_embedding": OPENAI_VECTOR,
             "auth": state.settings.api_key is not None,

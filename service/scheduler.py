@@ -23,13 +23,23 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from elmo.embedder import Embedder, PreparedSentence
+from elmo.embedder import PreparedSentence
+from service.errors import ServiceError
 from service.metrics import Metrics
 
-__all__ = ["Job", "QueueFull", "Scheduler", "SchedulerStopped"]
+__all__ = ["Engine", "Job", "QueueFull", "Scheduler", "SchedulerStopped"]
+
+
+class Engine(Protocol):
+    """What runs the model: an :class:`elmo.Embedder` in this process, or
+    :class:`service.inference.InferenceProcess`."""
+
+    def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]: ...
+
 
 logger = logging.getLogger("service.scheduler")
 
@@ -82,8 +92,8 @@ class Scheduler:
     """Groups waiting sentences into batches and runs them on a dedicated worker thread.
 
     Args:
-        embedder: runs the model; its ``batch_size`` should be at least ``max_batch_sentences``
-            so that each batch is one forward pass.
+        engine: runs the model; its batch size should be at least ``max_batch_sentences`` so
+            that each batch is one forward pass.
         max_batch_tokens: budget of padded units (rows x longest row) per forward pass; a
             sentence longer than the budget runs alone.
         max_batch_sentences: rows per forward pass.
@@ -92,14 +102,14 @@ class Scheduler:
 
     def __init__(
         self,
-        embedder: Embedder,
+        engine: Engine,
         *,
         max_batch_tokens: int,
         max_batch_sentences: int,
         queue_size: int,
         metrics: Metrics | None = None,
     ) -> None:
-        self.embedder = embedder
+        self.engine = engine
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_sentences = max_batch_sentences
         self.queue_size = queue_size
@@ -201,14 +211,15 @@ class Scheduler:
     def _process(self, batch: list[_Item]) -> None:
         started = time.perf_counter()
         try:
-            vectors = self.embedder.embed_prepared(
+            vectors = self.engine.embed_prepared(
                 [item.job.sentences[item.position] for item in batch]
             )
+        except ServiceError as exc:  # already logged where it happened; the client is told
+            self._fail(batch, exc)
+            return
         except Exception as exc:  # a model failure fails its requests, not the worker
             logger.exception("inference failed for a batch of %d sentences", len(batch))
-            for job in {id(item.job): item.job for item in batch}.values():
-                self.cancel(job)
-                job._settle(None, exc)
+            self._fail(batch, exc)
             return
         units = [item.units for item in batch]
         real, padded = sum(units), len(units) * max(max(units), 1)
@@ -224,3 +235,9 @@ class Scheduler:
             job.remaining -= 1  # only this thread touches results and remaining
             if job.remaining == 0:
                 job._settle(job.results, None)  # type: ignore[arg-type]
+
+    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+        """Fail every request with a sentence in ``batch`` (their other sentences are dropped)."""
+        for job in {id(item.job): item.job for item in batch}.values():
+            self.cancel(job)
+            job._settle(None, error)

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     device: str = Field("cpu", description="cpu, cuda, cuda:1, ...")
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads")
+    inference_process: bool = Field(
+        True,
+        description="run the model in a child process, where the event loop's Python cannot "
+        "hold it up (false: in a thread of the server's process)",
+    )
 
     max_inputs: int = Field(256, ge=1, description="inputs (sentences) per request")
     max_sentence_tokens: int = Field(

@@ -17,6 +17,7 @@ import anyio
 
 from elmo.embedder import Embedder
 from service.errors import ServiceError
+from service.inference import InferenceProcess
 from service.metrics import Metrics
 from service.scheduler import Scheduler
 from service.settings import Settings
@@ -53,6 +54,7 @@ class ServiceState:
         self.model_name = settings.model_name or (model_path.name if model_path else "elmo")
         self._given = embedder
         self.embedder: Embedder | None = None
+        self.inference: InferenceProcess | None = None
         self.scheduler: Scheduler | None = None
         self.ready = False
         self.draining = False
@@ -67,7 +69,7 @@ class ServiceState:
         try:
             self.embedder = await asyncio.to_thread(self._load)
             scheduler = Scheduler(
-                self.embedder,
+                self.inference or self.embedder,
                 max_batch_tokens=self.settings.max_batch_tokens,
                 max_batch_sentences=self.settings.max_batch_sentences,
                 queue_size=self.settings.queue_size,
@@ -77,14 +79,24 @@ class ServiceState:
             self.scheduler = scheduler
             self.ready = True
             logger.info(
-                "model %s ready: %d layers of %d dimensions on %s",
-                self.model_name, self.embedder.num_layers, self.embedder.dim, self.embedder.device,
+                "model %s ready: %d layers of %d dimensions on %s%s",
+                self.model_name, self.embedder.num_layers, self.embedder.dim, self.device,
+                "" if self.inference is None else f" (process {self.inference.pid})",
             )  # fmt: skip
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             logger.exception("the model could not be loaded")
 
+    @property
+    def device(self) -> str:
+        """Where the model runs."""
+        if self.inference is not None:
+            return self.inference.device
+        return str(self.embedder.device) if self.embedder is not None else self.settings.device
+
     def _load(self) -> Embedder:
+        """The embedder that prepares requests; with ``inference_process`` it stays on the CPU
+        and a child process runs the model (started here)."""
         batch = self.settings.max_batch_sentences
         if self._given is not None:  # same model, batch size of the scheduler
             given = self._given
@@ -94,16 +106,24 @@ class ServiceState:
         else:
             assert self.model_path is not None
             logger.info("loading %s", self.model_path)
+            if self.settings.inference_process:
+                self.inference = InferenceProcess(
+                    self.model_path, batch, self.settings.device, self.settings.torch_threads
+                )
+                self.inference.start()
+                return Embedder.from_pretrained(self.model_path, batch, "cpu")
             embedder = Embedder.from_pretrained(self.model_path, batch, self.settings.device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
         return embedder
 
     async def stop(self) -> None:
         """Let the scheduler finish what is queued (the server has already waited for its
-        requests), then end its thread."""
+        requests), then end its thread and the model's process."""
         self.ready = False
         if self.scheduler is not None:
             await asyncio.to_thread(self.scheduler.stop, float(self.settings.graceful_timeout_s))
+        if self.inference is not None:
+            await asyncio.to_thread(self.inference.stop, float(self.settings.graceful_timeout_s))
 
     def require_ready(self) -> tuple[Embedder, Scheduler]:
         if not self.ready or self.embedder is None or self.scheduler is None:

@@ -174,7 +174,7 @@ async def test_an_unexpected_failure_is_a_generic_500_without_details(serve_app,
         def explode(sentences):
             raise RuntimeError("secret internal detail")
 
-        monkeypatch.setattr(app.state.service.scheduler.embedder, "embed_prepared", explode)
+        monkeypatch.setattr(app.state.service.scheduler.engine, "embed_prepared", explode)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
             response = await raw.post(

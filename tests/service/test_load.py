@@ -32,7 +32,7 @@ class Gate:
         self.open_event = threading.Event()
         self.entered = threading.Event()
         self.batches: list[int] = []
-        embedder = app.state.service.scheduler.embedder
+        embedder = app.state.service.scheduler.engine
         run = embedder.embed_prepared
 
         def gated(sentences):

@@ -3,8 +3,11 @@ a flood on a tiny queue, and SIGTERM in the middle of load."""
 
 import asyncio
 import base64
+import os
 import re
+import signal
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -25,6 +28,20 @@ def pooled(body: dict) -> list[np.ndarray]:
 def metric(text: str, name: str) -> float:
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
+
+
+def model_processes(pid: int) -> list[int]:
+    """Children of ``pid`` started by multiprocessing's spawn (not its resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # the process ended meanwhile
+            continue
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def native_mean_vectors(url: str, texts: list[str]) -> list[np.ndarray]:
@@ -111,6 +128,8 @@ async def test_a_flood_on_a_tiny_queue_gets_429_and_no_5xx_then_normal_service(s
 
 async def test_sigterm_during_load_finishes_every_in_flight_request_and_exits_0(start_server):
     server = start_server(ELMO_DRAIN_S="0.5", ELMO_MAX_BATCH_TOKENS="512")
+    model_process = model_processes(server.process.pid)
+    assert len(model_process) == 1
     texts = [" ".join(s) for s in random_sentences(24, 40, seed=8, min_words=30)]
     count = 8
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
@@ -138,3 +157,21 @@ async def test_sigterm_during_load_finishes_every_in_flight_request_and_exits_0(
         await asyncio.sleep(0.05)
     assert server.process.returncode == 0, server.output()
     assert "signal 15" in server.output()
+    for pid in model_process:  # the model's process ended with the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+async def test_a_killed_model_process_costs_one_request_a_503_and_is_replaced(start_server):
+    server = start_server()
+    info = httpx.get(f"{server.url}/info", timeout=10).json()
+    assert info["inference_process"] is True
+    (model_process,) = model_processes(server.process.pid)
+    os.kill(model_process, signal.SIGKILL)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        failed = await client.post("/v1/embed", json={"inputs": "hola"})
+        after = await client.post("/v1/embed", json={"inputs": "hola"})
+    assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
+    assert failed.json()["error"]["code"] == "inference_restarted"
+    assert after.status_code == 200
+    assert model_processes(server.process.pid) not in ([], [model_process])

@@ -1,0 +1,192 @@
+"""The model in a child process, so that inference never waits for the event loop's Python.
+
+PyTorch releases the GIL inside each operation but needs it between them, and the biLM's step
+loop runs a dozen small operations per time step.  In the server's own process every request
+that the event loop parses, validates or renders holds the GIL meanwhile: with a Python thread
+busy half of the time beside it, a batch of 16 sentences took 1.5x as long on the default model
+(a busy *process* beside it cost nothing measurable).  So ``elmo serve`` runs the model in a
+child process by default; the scheduler's worker thread sends it the char ids of each batch and
+blocks on the pipe (no GIL held) until the unit vectors come back.
+
+The child is started with ``spawn`` (forking a process that already runs threads is unsafe),
+ignores SIGINT/SIGTERM (the server decides when it stops, after draining), and exits when asked
+or when its pipe closes.  If it dies anyway, the batch it was running fails with a 503 that
+asks the client to retry, and a new child is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from elmo.embedder import PreparedSentence
+from service.errors import ServiceError
+
+__all__ = ["InferenceProcess"]
+
+logger = logging.getLogger("service.inference")
+
+_WARMUP = [["Warm", "up", "."], ["ok"]]
+
+
+class InferenceProcess:
+    """Runs :meth:`elmo.Embedder.embed_prepared` in a child process, one batch at a time.
+
+    Args:
+        model_path: the bundle the child loads.
+        batch_size: sentences per forward pass in the child.
+        device: where the child runs the model.
+        torch_threads: the child's intra-op threads (None: PyTorch's default).
+        start_timeout_s: how long loading and warming the model may take.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        batch_size: int,
+        device: str,
+        torch_threads: int | None = None,
+        start_timeout_s: float = 600.0,
+    ) -> None:
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.device = device
+        self.torch_threads = torch_threads
+        self.start_timeout_s = start_timeout_s
+        self._lock = threading.Lock()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        """Start the child and wait until its model is loaded and warm (raises if it fails)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe(duplex=True)
+        process = context.Process(
+            target=_child_main,
+            args=(child, str(self.model_path), self.batch_size, self.device, self.torch_threads),
+            name="elmo-inference",
+            daemon=True,
+        )
+        process.start()
+        child.close()  # the parent keeps only its end: the child's exit then reads as EOF
+        self._process, self._conn = process, parent
+        deadline = time.monotonic() + self.start_timeout_s
+        while not parent.poll(0.2):
+            if not process.is_alive():
+                raise RuntimeError(f"the inference process exited with code {process.exitcode}")
+            if time.monotonic() > deadline:
+                self._kill()
+                raise RuntimeError(
+                    f"the inference process was not ready in {self.start_timeout_s} s"
+                )
+        try:
+            status, detail = parent.recv()
+        except (EOFError, OSError) as exc:
+            self._kill()
+            raise RuntimeError("the inference process exited while loading the model") from exc
+        if status != "ready":
+            self._kill()
+            raise RuntimeError(f"the inference process could not load the model: {detail}")
+        logger.info("inference process %d ready", process.pid)
+
+    def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
+        """Unit vectors ``[L, n_units, 2D]`` per sentence, computed by the child."""
+        payload = [s.char_ids.numpy() for s in sentences]
+        with self._lock:
+            if self._conn is None:
+                raise ServiceError(503, "the model is not running", type="server_error")
+            try:
+                self._conn.send(("embed", payload))
+                status, result = self._conn.recv()
+            except (EOFError, OSError):
+                code = None if self._process is None else self._process.exitcode
+                logger.error("the inference process died (exit code %s); restarting it", code)
+                self._restart()
+                raise ServiceError(
+                    503,
+                    "the model's process stopped unexpectedly and was restarted; retry the request",
+                    type="server_error",
+                    code="inference_restarted",
+                    headers={"Retry-After": "1"},
+                ) from None
+        if status != "ok":
+            raise RuntimeError(f"inference failed in the model's process: {result}")
+        return result
+
+    def _restart(self) -> None:
+        self._kill()
+        self.restarts += 1
+        try:
+            self._start()
+        except Exception:  # the next batch tries again
+            logger.exception("the inference process could not be restarted")
+            self._process, self._conn = None, None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the child to exit; kill it if it has not within ``timeout`` seconds."""
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(("stop", None))
+            if self._process is not None:
+                self._process.join(timeout)
+            self._kill()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+
+def _child_main(
+    conn: Connection, model_path: str, batch_size: int, device: str, threads: int | None
+) -> None:
+    """The child: load the model, say ready, then answer batches until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent drains first, then stops us
+    try:
+        import torch
+
+        from elmo.embedder import Embedder
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        embedder = Embedder.from_pretrained(model_path, batch_size, device)
+        embedder.embed_prepared(embedder.prepare(_WARMUP))
+    except Exception as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):  # the server is gone
+            return
+        if kind == "stop":
+            return
+        try:
+            batch = [PreparedSentence(torch.from_numpy(ids)) for ids in payload]
+            conn.send(("ok", embedder.embed_prepared(batch)))
+        except Exception as exc:  # a failed batch fails its requests, not the process
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
