@@ -5,6 +5,10 @@ eval mode, no grad.  Prints one table row per configuration with the median of s
 (these machines are shared and noisy; compare rows of one run, not across runs).
 
     python benchmarks/bench_bilm.py --threads 2 --repeats 5 --configs small
+    python benchmarks/bench_bilm.py --model models/default --batch-size 16 32 64
+
+With ``--model`` a sentencepiece bundle reads the words cut into its units, as the Embedder
+does; tokens/s still counts words.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import string
 import time
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from elmo.bilm import BiLM
+from elmo.bundle import load_model, load_tokenizer
 from elmo.chars import batch_to_char_ids
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
+from elmo.tokenization import SentencePieceUnits
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
 # Published bilm-tf configurations: name → (LSTM cells H, projection D, highway layers)
@@ -49,12 +56,29 @@ def sentences(count: int, words: int, seed: int) -> list[list[str]]:
     ]
 
 
+def char_id_batches(
+    data: list[list[str]], batch: int, units: SentencePieceUnits | None = None
+) -> list[torch.Tensor]:
+    """(B, T, 50) char ids of the sentences, ``batch`` at a time; with ``units`` the words are
+    cut into the model's sentencepiece units first, as the Embedder does."""
+    if units is None:
+        return [batch_to_char_ids(data[i : i + batch]) for i in range(0, len(data), batch)]
+    table = units.unit_char_ids()  # (V, 50)
+    rows = [table[[i for word in units.encode_words(s) for i in word]] for s in data]
+    return [pad_sequence(rows[i : i + batch], batch_first=True) for i in range(0, len(rows), batch)]
+
+
 def tokens_per_second(
-    model: BiLM, data: list[list[str]], batch: int, repeats: int, kernel: bool = False
+    model: BiLM,
+    data: list[list[str]],
+    batch: int,
+    repeats: int,
+    kernel: bool = False,
+    units: SentencePieceUnits | None = None,
 ) -> float:
-    """``kernel``: run PyTorch's fused RNN kernel, which the library uses only with gradients
-    on a CPU (gradients stay off here: no parameter requires one)."""
-    batches = [batch_to_char_ids(data[i : i + batch]) for i in range(0, len(data), batch)]
+    """Words per second.  ``kernel``: run PyTorch's fused RNN kernel, which the library uses
+    only with gradients on a CPU (gradients stay off here: no parameter requires one)."""
+    batches = char_id_batches(data, batch, units)
     n_tokens = sum(len(s) for s in data)
     timings = []
     model.requires_grad_(False)
@@ -75,17 +99,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed passes; the median is shown")
     parser.add_argument("--sentences", type=int, default=256, help="number of sentences")
     parser.add_argument("--words", type=int, default=20, help="words per sentence")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    parser.add_argument(
+        "--batch-size", type=int, nargs="+", default=[32], help="sentences per batch"
+    )
+    parser.add_argument("--model", help="a bundle (e.g. models/default) instead of --configs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = sentences(args.sentences, args.words, seed=0)
     print(
         f"torch {torch.__version__}, {args.threads} threads, {args.sentences} sentences × "
-        f"{args.words} words, batch {args.batch_size}, median of {args.repeats}"
+        f"{args.words} words, median of {args.repeats}"
     )
-    print("| config | LSTM path | tokens/s |")
-    print("| --- | --- | ---: |")
+    print("| model | LSTM path | batch | tokens/s |")
+    print("| --- | --- | ---: | ---: |")
+    if args.model:
+        model, units = load_model(args.model).eval(), load_tokenizer(args.model)
+        for batch in args.batch_size:
+            for kernel in (False, True):
+                path = "PyTorch's fused kernel" if kernel else "loop (the library's CPU path)"
+                speed = tokens_per_second(model, data, batch, args.repeats, kernel, units)
+                print(f"| {args.model} | {path} | {batch} | {speed:,.0f} |", flush=True)
+        return
     for name in args.configs:
         for clip, kernel, path in (
             (3.0, False, "loop, clipped (as published)"),
@@ -93,8 +128,9 @@ def main() -> None:
             (None, True, "PyTorch's fused kernel, no clipping"),
         ):
             model = build(name, clip)
-            speed = tokens_per_second(model, data, args.batch_size, args.repeats, kernel)
-            print(f"| {name} | {path} | {speed:,.0f} |")
+            for batch in args.batch_size:
+                speed = tokens_per_second(model, data, batch, args.repeats, kernel)
+                print(f"| {name} | {path} | {batch} | {speed:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ concurrent keep-alive connections.  Prints a markdown table: requests/s, tokens/
 p50/p95/p99 latency (medians over ``--repeats`` passes), and the ratio of HTTP tokens/s to the
 tokens/s of an in-process ``Embedder`` doing the same work (tokenize, embed, average mix, mean
 pooling) on the same sentences in its default batches of 64.  In-process and HTTP passes
-alternate, so that on a shared machine both sample the same periods of load.
+alternate, so that on a shared machine both sample the same periods of load.  Two more columns
+explain the ratio: "model busy" (the server's model seconds over the wall time: near 100%, the
+model never waits for HTTP) and the ratio to the library at the server's mean batch size (one
+sentence a request from 32 clients gives batches of about 16, not 64).
 
 The client runs on the same machine and takes CPU from the server.  The default client is a
 minimal asyncio HTTP/1.1 client (well under 1 ms of CPU a request); ``--client httpx`` uses
@@ -161,23 +164,24 @@ async def http_pass(
         return time.perf_counter() - started, latencies
 
 
-def in_process_tokens_per_second(embedder: Embedder, texts: list[str]) -> float:
+def in_process_tokens_per_second(embedder: Embedder, texts: list[str], batch: int = 64) -> float:
     """One pass of the library doing the server's work, in its default batches of 64."""
     tokens = sum(len(t.split()) for t in texts)
     started = time.perf_counter()
-    for i in range(0, len(texts), 64):
-        embedder.embed(texts[i : i + 64], mix="average", sentence_pooling="mean")
+    for i in range(0, len(texts), batch):
+        embedder.embed(texts[i : i + batch], mix="average", sentence_pooling="mean")
     return tokens / (time.perf_counter() - started)
 
 
-def batch_counters(url: str) -> tuple[float, float]:
-    """(sentences, forward passes) so far, from the server's metrics."""
+def batch_counters(url: str) -> tuple[float, float, float]:
+    """(sentences, forward passes, model seconds) so far, from the server's metrics."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    values = {}
-    for name in ("elmo_batch_sentences_sum", "elmo_batch_sentences_count"):
+    names = ("elmo_batch_sentences_sum", "elmo_batch_sentences_count", "elmo_inference_seconds_sum")
+    values = []
+    for name in names:
         line = next(x for x in text.splitlines() if x.startswith(name + " "))
-        values[name] = float(line.split()[1])
-    return values["elmo_batch_sentences_sum"], values["elmo_batch_sentences_count"]
+        values.append(float(line.split()[1]))
+    return values[0], values[1], values[2]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -234,9 +238,10 @@ def main() -> None:
             print()
             print(
                 "| words | concurrency | requests/s | tokens/s | p50 ms | p95 ms | p99 ms "
-                "| sentences/batch | in-process tokens/s | HTTP / in-process |"
+                "| sentences/batch | model busy | in-process tokens/s | HTTP / in-process "
+                "| HTTP / in-process at the server's batch size |"
             )
-            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print("| ---: " * 12 + "|")
             for words in args.words:
                 texts = sentences(args.requests, words, seed=words)
                 asyncio.run(http_pass(url, texts[:16], 4, args.client))  # warm-up
@@ -247,20 +252,16 @@ def main() -> None:
                 passes: dict[int, list[tuple[float, list[float]]]] = {
                     c: [] for c in args.concurrency
                 }
-                counted: dict[int, tuple[float, float]] = {c: (0.0, 0.0) for c in args.concurrency}
+                # per concurrency: sentences, forward passes, model seconds over all passes
+                counted = {c: np.zeros(3) for c in args.concurrency}
                 for _ in range(args.repeats):
                     baselines.append(in_process_tokens_per_second(embedder, texts))
                     for concurrency in args.concurrency:
-                        sentences_before, batches_before = batch_counters(url)
+                        before = np.array(batch_counters(url))
                         passes[concurrency].append(
                             asyncio.run(http_pass(url, texts, concurrency, args.client))
                         )
-                        sentences_after, batches_after = batch_counters(url)
-                        done, batches = counted[concurrency]
-                        counted[concurrency] = (
-                            done + sentences_after - sentences_before,
-                            batches + batches_after - batches_before,
-                        )
+                        counted[concurrency] += np.array(batch_counters(url)) - before
                 baseline = statistics.median(baselines)
                 for concurrency in args.concurrency:
                     walls = [wall for wall, _ in passes[concurrency]]
@@ -271,11 +272,18 @@ def main() -> None:
                     ]
                     rps = len(texts) / statistics.median(walls)
                     tps = rps * words
-                    done, batches = counted[concurrency]
+                    done, batches, model_s = counted[concurrency]
+                    per_batch = done / max(batches, 1)
+                    # the library alone at the server's batch size: what is left of the ratio
+                    # once batching is accounted for is the cost of HTTP itself
+                    same = in_process_tokens_per_second(
+                        embedder, texts[:64], max(1, round(per_batch))
+                    )
                     print(
                         f"| {words} | {concurrency} | {rps:,.0f} | {tps:,.0f} "
-                        f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {done / max(batches, 1):.1f} "
-                        f"| {baseline:,.0f} | {tps / baseline:.2f} |",
+                        f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {per_batch:.1f} "
+                        f"| {model_s / sum(walls):.0%} | {baseline:,.0f} | {tps / baseline:.2f} "
+                        f"| {tps / same:.2f} |",
                         flush=True,
                     )
         finally:
