@@ -110,7 +110,7 @@ class Cell(nn.Module):
         order = None
         if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
             order = torch.argsort(lengths, descending=True, stable=True)  # (B,) on CPU
-            on_device = order.to(x.device)
+            on_device = _to(order, x.device)
             x, lengths = x[on_device], lengths[order]
             state = tuple(s[on_device] for s in state)
         # Row-major copies of the transposed weights, made once per call: on CPU, h @ W^T from
@@ -166,7 +166,7 @@ class Cell(nn.Module):
         else:
             out = x.new_zeros(batch, steps, self.output_size)
         if order is not None:
-            inverse = torch.argsort(order).to(x.device)
+            inverse = _to(torch.argsort(order), x.device)
             out, final = out[inverse], tuple(s[inverse] for s in final)
         return out, final  # (B, T, D)
 
@@ -174,6 +174,13 @@ class Cell(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
+
+
+def _to(index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU index on ``device``, without making the host wait for a GPU's queue."""
+    if device.type != "cuda":
+        return index.to(device)
+    return index.pin_memory().to(device, non_blocking=True)
 
 
 def _loop_is_better(x: torch.Tensor) -> bool:
