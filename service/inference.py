@@ -2,11 +2,11 @@
 
 PyTorch releases the GIL inside each operation but needs it between them, and the biLM's step
 loop runs a dozen small operations per time step.  In the server's own process every request
-that the event loop parses, validates or renders holds the GIL meanwhile: with a Python thread
-busy half of the time beside it, a batch of 16 sentences took 1.5x as long on the default model
-(a busy *process* beside it cost nothing measurable).  So ``elmo serve`` runs the model in a
-child process by default; the scheduler's worker thread sends it the char ids of each batch and
-blocks on the pipe (no GIL held) until the unit vectors come back.
+that the event loop parses, validates or renders holds the GIL meanwhile, and the model waits
+(BENCHMARKS.md: 911 against 1,011 tokens/s at 32 clients on the default model).  So ``elmo
+serve`` runs the model in a child process by default; the scheduler's worker thread sends it
+the char ids of each batch and blocks on the pipe (no GIL held) until the unit vectors come
+back.
 
 The child is started with ``spawn`` (forking a process that already runs threads is unsafe),
 ignores SIGINT/SIGTERM (the server decides when it stops, after draining), and exits when asked
