@@ -238,18 +238,34 @@ def default_model_path() -> Path:
     raise WeightFileError(f"no model in {directory} and no reference model at {REFERENCE_MODEL}")
 
 
+def load_config(path: str | Path) -> ModelConfig:
+    """The architecture of what :func:`load_model` would load, without reading any weights."""
+    from elmo.convert import read_options
+
+    path = _model_dir(path)
+    if (path / CONFIG_FILE).exists():
+        return read_config(path)
+    return read_options(path / ORIGINAL_FILES[0])
+
+
+def _model_dir(path: str | Path) -> Path:
+    """A loadable model directory (bundle or original files), or a clear error."""
+    path = resolve_model_path(path)
+    if not path.is_dir():
+        raise WeightFileError(f"{path}: not a directory (expected a model bundle)")
+    if (path / CONFIG_FILE).exists() or all((path / name).exists() for name in ORIGINAL_FILES):
+        return path
+    raise WeightFileError(
+        f"{path}: holds neither {CONFIG_FILE} + {WEIGHTS_FILE} nor {' + '.join(ORIGINAL_FILES)}"
+    )
+
+
 def load_model(path: str | Path) -> BiLM:
     """A bundle directory, a directory with original ``options.json`` + ``weights.hdf5``, or the
     name of a model in :func:`models_dir`."""
     from elmo.convert import load_original
 
-    path = resolve_model_path(path)
-    if not path.is_dir():
-        raise WeightFileError(f"{path}: not a directory (expected a model bundle)")
+    path = _model_dir(path)
     if (path / CONFIG_FILE).exists():
         return load_bundle(path)
-    if all((path / name).exists() for name in ORIGINAL_FILES):
-        return load_original(path / ORIGINAL_FILES[0], path / ORIGINAL_FILES[1])
-    raise WeightFileError(
-        f"{path}: holds neither {CONFIG_FILE} + {WEIGHTS_FILE} nor {' + '.join(ORIGINAL_FILES)}"
-    )
+    return load_original(path / ORIGINAL_FILES[0], path / ORIGINAL_FILES[1])

@@ -131,20 +131,25 @@ def _load_lstms(model: BiLM, read: _Reader) -> None:
                 _copy(rnn.weight_hr_l0, read.get(prefix + "W_P_0", (hidden, dim)).T)
 
 
-def load_original(options_path: str | Path, weights_path: str | Path) -> BiLM:
-    """A :class:`BiLM` (no LM head) with the weights of an original ELMo model."""
-    import h5py
-
-    options_path, weights_path = Path(options_path), Path(weights_path)
+def read_options(options_path: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` of an original ``options.json``."""
+    options_path = Path(options_path)
     try:
         options = json.loads(options_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightFileError(f"{options_path}: cannot read options: {exc}") from None
     try:
-        config = config_from_options(options)
+        return config_from_options(options)
     except ConfigError as exc:
         raise ConfigError(f"{options_path}: {exc}") from None
-    model = BiLM(config)
+
+
+def load_original(options_path: str | Path, weights_path: str | Path) -> BiLM:
+    """A :class:`BiLM` (no LM head) with the weights of an original ELMo model."""
+    import h5py
+
+    weights_path = Path(weights_path)
+    model = BiLM(read_options(options_path))
     try:
         handle = h5py.File(weights_path, "r")
     except OSError as exc:

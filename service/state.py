@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 import anyio
+import torch
 
+from elmo.bilm import BiLM
+from elmo.bundle import load_config, load_tokenizer
 from elmo.embedder import Embedder
 from service.errors import ServiceError
 from service.inference import InferenceProcess
@@ -95,8 +98,8 @@ class ServiceState:
         return str(self.embedder.device) if self.embedder is not None else self.settings.device
 
     def _load(self) -> Embedder:
-        """The embedder that prepares requests; with ``inference_process`` it stays on the CPU
-        and a child process runs the model (started here)."""
+        """The embedder that prepares requests; with ``inference_process`` a child process runs
+        the model (started here) and this one holds no weights."""
         batch = self.settings.max_batch_sentences
         if self._given is not None:  # same model, batch size of the scheduler
             given = self._given
@@ -111,7 +114,11 @@ class ServiceState:
                     self.model_path, batch, self.settings.device, self.settings.torch_threads
                 )
                 self.inference.start()
-                return Embedder.from_pretrained(self.model_path, batch, "cpu")
+                # This process only tokenizes and reads the architecture: a weightless copy
+                # (PyTorch's meta device) instead of a second copy of the weights.
+                with torch.device("meta"):
+                    skeleton = BiLM(load_config(self.model_path))
+                return Embedder(skeleton, batch, "meta", units=load_tokenizer(self.model_path))
             embedder = Embedder.from_pretrained(self.model_path, batch, self.settings.device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
         return embedder

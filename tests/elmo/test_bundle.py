@@ -10,7 +10,9 @@ from elmo.bundle import (
     REFERENCE_MODEL,
     default_model_path,
     load_bundle,
+    load_config,
     load_model,
+    models_dir,
     save_bundle,
 )
 from elmo.chars import batch_to_char_ids
@@ -194,3 +196,16 @@ def test_a_half_precision_bundle_is_half_the_size_and_loads_as_float32(tmp_path)
 def test_only_float32_or_float16_bundles_are_written(tmp_path):
     with pytest.raises(ConfigError, match="float32 or float16"):
         save_bundle(tiny_model(), tmp_path, dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("name", ["default", "reference"])
+def test_load_config_reads_the_architecture_of_a_bundle_or_original_files_without_weights(name):
+    path = models_dir() / "default" if name == "default" else ELMO_REFERENCE
+    if not path.is_dir():
+        pytest.skip(f"no {path} in this checkout")
+    assert load_config(path) == load_model(path).config
+
+
+def test_load_config_of_a_directory_without_a_model_names_what_is_missing(tmp_path):
+    with pytest.raises(WeightFileError, match=r"holds neither config\.json"):
+        load_config(tmp_path)
