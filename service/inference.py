@@ -65,6 +65,7 @@ class InferenceProcess:
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._stopped = False
         self.restarts = 0
 
     @property
@@ -111,8 +112,16 @@ class InferenceProcess:
         """Unit vectors ``[L, n_units, 2D]`` per sentence, computed by the child."""
         payload = [s.char_ids.numpy() for s in sentences]
         with self._lock:
+            if self._conn is None and not self._stopped:  # an earlier restart failed
+                self._restart()
             if self._conn is None:
-                raise ServiceError(503, "the model is not running", type="server_error")
+                raise ServiceError(
+                    503,
+                    "the model's process is not running; retry the request",
+                    type="server_error",
+                    code="inference_unavailable",
+                    headers={"Retry-After": "1"},
+                )
             try:
                 self._conn.send(("embed", payload))
                 status, result = self._conn.recv()
@@ -136,13 +145,13 @@ class InferenceProcess:
         self.restarts += 1
         try:
             self._start()
-        except Exception:  # the next batch tries again
+        except Exception:  # the next batch tries again (embed_prepared)
             logger.exception("the inference process could not be restarted")
-            self._process, self._conn = None, None
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the child to exit; kill it if it has not within ``timeout`` seconds."""
         with self._lock:
+            self._stopped = True
             if self._conn is not None:
                 with contextlib.suppress(OSError):
                     self._conn.send(("stop", None))

@@ -40,6 +40,27 @@ def test_a_killed_child_fails_its_batch_with_a_503_and_is_replaced(inference, em
     )
 
 
+def test_a_failed_restart_is_tried_again_by_the_next_batch(inference, embedder, monkeypatch):
+    prepared = embedder.prepare([["again"]])
+    real_start = inference._start
+
+    def cannot_start() -> None:
+        raise RuntimeError("no memory left")
+
+    os.kill(inference.pid, signal.SIGKILL)
+    monkeypatch.setattr(inference, "_start", cannot_start)
+    with pytest.raises(ServiceError) as died:
+        inference.embed_prepared(prepared)
+    assert died.value.code == "inference_restarted" and inference.pid is None
+    with pytest.raises(ServiceError) as still_down:
+        inference.embed_prepared(prepared)
+    assert still_down.value.status == 503 and still_down.value.code == "inference_unavailable"
+    monkeypatch.setattr(inference, "_start", real_start)
+    np.testing.assert_array_equal(
+        inference.embed_prepared(prepared)[0], embedder.embed_prepared(prepared)[0]
+    )
+
+
 def test_a_model_that_cannot_load_fails_start_with_the_reason(tmp_path):
     process = InferenceProcess(tmp_path / "missing", batch_size=4, device="cpu")
     with pytest.raises(RuntimeError, match=r"could not load the model.*missing"):
