@@ -131,6 +131,7 @@ class Cell(nn.Module):
         running = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(steps)[:, None]).sum(1)]
         running = [n for n in running if n > 0]  # rows that run step t, non-increasing
         floor = min(2, batch)
+        grad = torch.is_grad_enabled()
         block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
         outputs = []  # per step (n_t, D)
         finished: list[State] = []  # final states of rows that ended, the last rows first
@@ -143,12 +144,17 @@ class Cell(nn.Module):
             if t == end:  # input products of the next block of steps
                 span = steps if block_rows is None else max(1, block_rows // rows)
                 first, end = t, t + span
-                block = x[:rows, first:end]  # (rows, <= span, Din)
+                block = x[:rows, first:end].transpose(0, 1)  # (<= span, rows, Din)
                 xp = torch.addmm(b_ih, block.reshape(-1, block.shape[-1]), w_ih_t)
-                xp = xp.view(rows, block.shape[1], -1)  # (rows, <= span, G)
-            x_t = xp[:rows, t - first]  # (rows, G)
+                xp = xp.view(block.shape[0], rows, -1)  # (<= span, rows, G)
+            # Time-major, so that a step's rows are one contiguous (rows, G) piece: read from
+            # a (rows, span, G) block they lie a power of two apart and thrash the cache.
+            x_t = xp[t - first, :rows]  # (rows, G)
             if bias is None:
-                new_state = self.step(torch.addmm(x_t, state[0], w_hh_t), None, state, w_hr_t)
+                # Without gradients, accumulate into the block: its step t is not read again.
+                accumulate = torch.addmm if grad else torch.Tensor.addmm_
+                pre = accumulate(x_t, state[0], w_hh_t)
+                new_state = self.step(pre, None, state, w_hr_t)
             else:
                 new_state = self.step(x_t, torch.addmm(bias, state[0], w_hh_t), state, w_hr_t)
             if n < rows:  # the extra row has ended: it keeps its state
