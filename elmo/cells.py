@@ -29,6 +29,7 @@ from elmo.rowmajor import row_major
 __all__ = ["Cell", "build_cell"]
 
 State = tuple[torch.Tensor, ...]
+LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G), (D, G), (H, D)
 
 # Rows x steps of input projections made at once by the loop on a CPU: a (256, G) block stays in
 # cache until its steps read it, which ran the default model's projections 2x faster than one
@@ -100,12 +101,17 @@ class Cell(nn.Module):
         return self.loop(x, lengths, state)
 
     def loop(
-        self, x: torch.Tensor, lengths: torch.Tensor, state: State
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        state: State,
+        weights: LoopWeights | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Step by step over rows sorted longest first, so that step ``t`` multiplies only the
         rows still running (a prefix), as a packed sequence would.  At least two rows stay in
         every product (see :mod:`elmo.rowmajor`); a finished row computed for that keeps its
-        state."""
+        state.  ``weights``: :meth:`loop_weights` made earlier, for a caller that runs a few
+        steps at a time with weights it knows to be unchanged (:mod:`elmo.streaming`)."""
         batch, steps = x.shape[0], x.shape[1]
         order = None
         if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
@@ -113,14 +119,8 @@ class Cell(nn.Module):
             on_device = _to(order, x.device)
             x, lengths = x[on_device], lengths[order]
             state = tuple(s[on_device] for s in state)
-        # Row-major copies of the transposed weights, made once per call: on CPU, h @ W^T from
-        # a transposed view takes MKL's slow path (1.5x for the (D, G) recurrent matrix, 4-6x
-        # for a (H, D) projection at 16-32 rows).  Under autocast they are cast once here
-        # rather than at every step.
-        w_ih_t, b_ih = row_major(self.input_weight()), self.input_bias()  # (Din, G), (G,)
-        w_hh_t = row_major(self.recurrent_weight())  # (D, G)
-        w_hr = self.projection_weight()
-        w_hr_t = None if w_hr is None else row_major(w_hr)  # (H, D)
+        w_ih_t, w_hh_t, w_hr_t = weights or self.loop_weights()  # (Din, G), (D, G), (H, D)|None
+        b_ih = self.input_bias()  # (G,)
         bias = None if self.additive else self.recurrent_bias()
         if torch.is_autocast_enabled(x.device.type):
             dtype = torch.get_autocast_dtype(x.device.type)
@@ -180,6 +180,19 @@ class Cell(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
+
+    def loop_weights(self) -> LoopWeights:
+        """Row-major copies of the transposed input, recurrent and projection matrices.
+
+        On a CPU, ``h @ W^T`` from a transposed view takes MKL's slow path (1.5x for the
+        ``(D, G)`` recurrent matrix, 4-6x for a ``(H, D)`` projection at 16-32 rows).
+        """
+        w_hr = self.projection_weight()
+        return (
+            row_major(self.input_weight()),
+            row_major(self.recurrent_weight()),
+            None if w_hr is None else row_major(w_hr),
+        )
 
 
 def _to(index: torch.Tensor, device: torch.device) -> torch.Tensor:

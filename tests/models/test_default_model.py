@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from elmo.embedder import Embedder
+from elmo.streaming import StreamingBiLM
 
 DEFAULT = Path(__file__).parents[2] / "models" / "default"
 
@@ -51,3 +52,20 @@ def test_a_sentence_gets_the_same_bits_alone_and_in_a_batch_of_fifty(embedder):
     batched = Embedder(embedder.model, batch_size=64, units=embedder.units).embed_tokens(sentences)
     for i in (0, 3, 17, 49):
         np.testing.assert_array_equal(embedder.embed_tokens([sentences[i]])[0], batched[i])
+
+
+def test_sentences_streamed_beside_others_get_the_embedders_bits(embedder):
+    text = "el gato come pescado while the rain fell over the old town and nobody came"
+    words = text.split(" ")
+    sentences = [words[i % 5 : i % 5 + 2 + (i * 7) % 12] for i in range(24)]
+    prepared = embedder.prepare(sentences)
+    expected = embedder.embed_prepared(prepared)
+    engine = StreamingBiLM(embedder.model)
+    results = {}
+    for start in range(0, 24, 6):  # a group joins every block, beside those still running
+        engine.add([(i, prepared[i].char_ids) for i in range(start, start + 6)])
+        results.update(engine.advance())
+    while len(engine):
+        results.update(engine.advance())
+    for i, want in enumerate(expected):
+        np.testing.assert_array_equal(results[i], want)

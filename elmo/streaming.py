@@ -1,0 +1,261 @@
+"""Continuous batching on a CPU: sentences join and leave a running batch every few time steps.
+
+A server whose clients each send one sentence and wait for the answer never has many sentences
+queued: while one batch runs, the clients it will answer are idle, and those it answered earlier
+are still sending their next requests, so concurrent clients split into cohorts of about half
+their number.  On a CPU every recurrent step streams the layer's weights from memory whatever
+the number of rows, so small batches cost more per sentence (BENCHMARKS.md: the default model
+runs 16-sentence batches at ~0.7 of its speed at 64).  Here a sentence joins the rows already
+running at the next block boundary instead of waiting for a whole batch to end.
+
+Time runs in blocks of a few steps: in each block every layer of each direction runs those steps
+for every row (:class:`elmo.recurrent.RecurrentLayer`, that is the step loop of
+:mod:`elmo.cells`), carrying its states to the next block.  Between blocks, finished sentences
+leave and new ones join.  The loop computes each row the same way in any batch, and a state
+carried across blocks is the state a whole-sentence run reaches, so a sentence's vectors are
+bit-identical to :class:`elmo.Embedder`'s whatever else runs beside it (a filler row keeps two
+rows in every product while one sentence runs alone; see :mod:`elmo.rowmajor`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from elmo.bilm import BiLM
+from elmo.cells import State
+from elmo.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
+from elmo.errors import InvalidInputError
+from elmo.rowmajor import linear
+
+__all__ = ["StreamingBiLM"]
+
+_BOS = np.array([BOS_CHAR_IDS], dtype=np.int16)  # (1, 50)
+_EOS = np.array([EOS_CHAR_IDS], dtype=np.int16)
+
+
+@dataclass(eq=False)
+class _Row:
+    key: Hashable
+    length: int  # units with the boundaries; 0 for the filler row
+    offset: int = 0  # of its first unit in the arena
+    done: int = 0  # steps run
+
+
+class StreamingBiLM:
+    """Runs a biLM over sentences that arrive at any time, a block of time steps at a time.
+
+    :meth:`add` sentences (char ids ``(n, 50)`` of their units, without boundaries); each
+    :meth:`advance` runs one block of steps for every running sentence and returns those that
+    finished, as ``(key, [L, n, 2D] float32)`` like :meth:`elmo.Embedder.embed_prepared`.  The
+    block has ``block_rows // rows`` steps (at least ``min_block_steps``): the input products
+    of a block stay in cache, as in the step loop.  CPU, evaluation mode, no gradients.
+
+    The engine keeps what it derives from the weights (row-major copies of the recurrent
+    matrices, the vector of every unit it has seen): after changing the model's weights, make a
+    new engine.
+    """
+
+    def __init__(
+        self,
+        model: BiLM,
+        block_rows: int = 256,
+        min_block_steps: int = 4,
+        max_units: int = 1 << 16,
+    ) -> None:
+        if next(model.parameters()).device.type != "cpu":
+            raise ValueError("streaming runs on the CPU; on a GPU run batches (elmo.Embedder)")
+        if model.training or model.stateful:
+            raise ValueError("streaming needs a model in eval mode and not stateful")
+        self.model = model
+        self.block_rows = block_rows
+        self.min_block_steps = min_block_steps
+        self.max_units = max_units
+        self._unit_index: dict[bytes, int] = {}  # a unit's char ids → its row in the table
+        self._unit_table = torch.zeros(0, model.config.recurrent.projection_size)  # (U, D)
+        self.num_layers = len(model.recurrent.forward_stack.layers)
+        self.dim = model.config.recurrent.projection_size
+        self._stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
+        with torch.no_grad():  # row-major copies, made once: a block runs only a few steps
+            self._weights = [[la.cell.loop_weights() for la in st.layers] for st in self._stacks]
+        self._rows: list[_Row] = []
+        self._joining: list[_Row] = []  # added since the last block
+        self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each
+        # The arena: token vectors and layer outputs of the running sentences, a row per unit;
+        # row ``capacity`` is a dump for the padded steps of a block.
+        self._capacity = 0
+        self._used = 0
+        self._tokens = torch.zeros(1, self.dim)
+        self._outputs = [[torch.zeros(1, self.dim) for _ in range(self.num_layers)] for _ in "fb"]
+
+    def __len__(self) -> int:
+        """Sentences running or about to join."""
+        return len(self.keys())
+
+    def keys(self) -> list[Hashable]:
+        """Keys of the sentences running or about to join."""
+        return [row.key for row in self._rows + self._joining if row.length]
+
+    @torch.no_grad()
+    def add(self, sentences: Sequence[tuple[Hashable, torch.Tensor]]) -> None:
+        """Start sentences, ``(key, char ids (n >= 1, 50))`` each, at the next block."""
+        if not sentences:
+            return
+        if any(ids.ndim != 2 or ids.shape[0] < 1 for _, ids in sentences):
+            raise InvalidInputError("each sentence needs char ids of shape (n >= 1, 50)")
+        vectors = [self._token_vectors(ids) for _, ids in sentences]  # (n + 2, D) each
+        self._reserve(sum(len(v) for v in vectors))
+        for (key, _), tokens in zip(sentences, vectors, strict=True):
+            length = len(tokens)
+            self._tokens[self._used : self._used + length] = tokens
+            self._joining.append(_Row(key, length, offset=self._used))
+            self._used += length
+
+    def _token_vectors(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """Token vectors of a sentence's units, boundaries added, ``(n + 2, D)``.
+
+        A token vector depends only on its unit's characters, so each distinct unit is encoded
+        once and kept: a sentence then joins without running the token encoder (whose fixed
+        cost per call is milliseconds).  New units are encoded together, at least two rows at
+        a time (see :mod:`elmo.rowmajor`); the table is emptied when it reaches ``max_units``.
+        """
+        chars = np.concatenate([_BOS, char_ids.numpy().astype(np.int16), _EOS])  # (n + 2, 50)
+        keys = [row.tobytes() for row in chars]
+        new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
+        if len(self._unit_index) + len(new) > self.max_units:
+            self._unit_index, self._unit_table = {}, self._unit_table[:0]
+            new = dict(zip(keys, range(len(keys)), strict=True))
+        if new:
+            rows = torch.from_numpy(chars[list(new.values())]).long()  # (m, 50)
+            if len(rows) == 1:
+                rows = torch.cat([rows, torch.from_numpy(_EOS).long()])
+            vectors = self.model.token_encoder.encode_units(rows)[: len(new)]  # (m, D)
+            first = len(self._unit_table)
+            self._unit_table = torch.cat([self._unit_table, vectors])
+            self._unit_index.update((key, first + j) for j, key in enumerate(new))
+        return self._unit_table[[self._unit_index[key] for key in keys]]
+
+    @torch.no_grad()
+    def advance(self) -> list[tuple[Hashable, np.ndarray]]:
+        """One block of steps for every running sentence; returns those that finished."""
+        if self._joining:  # placed once per block, however many calls to add came before
+            self._place(self._joining)
+            self._joining = []
+            self._fit_filler()
+        if not self._rows:
+            return []
+        rows = self._rows
+        span = max(self.min_block_steps, self.block_rows // len(rows))
+        steps = [min(span, row.length - row.done) if row.length else 1 for row in rows]
+        span = max(steps)
+        lengths = torch.tensor(steps)  # (R,)
+        for d, stack in enumerate(self._stacks):
+            index = self._block_index(d, span)  # (R, S) arena rows, the dump past a row's end
+            x = self._tokens[index]  # (R, S, D)
+            for k, layer in enumerate(stack.layers):
+                # what the layer runs on a CPU without gradients, with the weights made once
+                out, self._states[d][k] = layer.cell.loop(
+                    x, lengths, self._states[d][k], self._weights[d][k]
+                )  # (R, S, H or D)
+                if layer.output_projection is not None:
+                    out = linear(out, layer.output_projection.weight)  # (R, S, D)
+                if k > 0 and stack.residual:
+                    out = out + x
+                self._outputs[d][k][index] = out
+                x = out
+        finished = []
+        for row, count in zip(rows, steps, strict=True):
+            row.done += count
+            if row.length and row.done == row.length:
+                finished.append(row)
+        results = [(row.key, self._result(row)) for row in finished]
+        if finished:
+            self._remove({id(row) for row in finished})
+        return results
+
+    def _block_index(self, direction: int, span: int) -> torch.Tensor:
+        """``(R, span)``: the arena row of each row's next ``span`` steps (counted from the
+        sentence's end for the backward direction), the dump where its sentence has ended."""
+        rows = self._rows
+        offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
+        length = torch.tensor([row.length for row in rows])[:, None]
+        position = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)
+        if direction == 1:
+            position = length - 1 - position
+        inside = (position >= 0) & (position < length)  # (R, span)
+        return torch.where(inside, offset + position, self._capacity)
+
+    def _result(self, row: _Row) -> np.ndarray:
+        """``[L, n, 2D]`` of a finished row, its boundaries left out."""
+        units = slice(row.offset + 1, row.offset + row.length - 1)
+        tokens = self._tokens[units]
+        layers = [torch.cat([tokens, tokens], dim=-1)]
+        layers += [
+            torch.cat([self._outputs[0][k][units], self._outputs[1][k][units]], dim=-1)
+            for k in range(self.num_layers)
+        ]
+        return torch.stack(layers).numpy().copy()
+
+    def _place(self, joining: list[_Row]) -> None:
+        """Rows with zero states, placed so that the rows stay sorted by the steps they have
+        left (most first; the filler row last): the step loop then needs no sorting of its own."""
+        rows = self._rows + joining
+        order = sorted(
+            range(len(rows)), key=lambda i: (not rows[i].length, rows[i].done - rows[i].length)
+        )
+        self._rows = [rows[i] for i in order]
+        index = torch.tensor(order)
+        for d, stack in enumerate(self._stacks):
+            for k, layer in enumerate(stack.layers):
+                zeros = layer.cell.initial_state(len(joining), self._tokens)
+                if len(self._states[d]) <= k:
+                    self._states[d].append(zeros)
+                    continue
+                self._states[d][k] = tuple(
+                    torch.cat([s, z])[index] for s, z in zip(self._states[d][k], zeros, strict=True)
+                )
+
+    def _remove(self, drop: set[int]) -> None:
+        keep = [i for i, row in enumerate(self._rows) if id(row) not in drop]
+        self._rows = [self._rows[i] for i in keep]
+        if not self._rows:
+            self._states, self._used = [[], []], 0
+            return
+        index = torch.tensor(keep)
+        self._states = [[tuple(s[index] for s in state) for state in d] for d in self._states]
+        self._fit_filler()
+
+    def _fit_filler(self) -> None:
+        """Keep two rows in every product: a filler row (last) while one sentence runs."""
+        real = len(self)
+        has_filler = bool(self._rows) and not self._rows[-1].length
+        if real == 1 and not has_filler:
+            self._place([_Row(key=None, length=0)])
+        elif real != 1 and has_filler:
+            self._remove({id(self._rows[-1])})
+
+    def _reserve(self, units: int) -> None:
+        """Room for ``units`` more arena rows: move the running sentences to the front, and
+        grow the arena (doubling) when they and the newcomers would fill more than half."""
+        if self._used + units <= self._capacity:
+            return
+        live = [row for row in self._rows + self._joining if row.length]
+        needed = sum(row.length for row in live) + units
+        capacity = max(self._capacity, 1024)
+        while capacity < 2 * needed:
+            capacity *= 2
+        tokens = self._tokens.new_zeros(capacity + 1, self.dim)
+        outputs = [[tokens.new_zeros(capacity + 1, self.dim) for _ in d] for d in self._outputs]
+        used = 0
+        for row in live:
+            old, new = slice(row.offset, row.offset + row.length), slice(used, used + row.length)
+            tokens[new] = self._tokens[old]
+            for d in range(2):
+                for k in range(self.num_layers):
+                    outputs[d][k][new] = self._outputs[d][k][old]
+            row.offset = used
+            used += row.length
+        self._tokens, self._outputs, self._capacity, self._used = tokens, outputs, capacity, used
