@@ -9,8 +9,11 @@ tokens/s of an in-process ``Embedder`` doing the same work (tokenize, embed, ave
 pooling) on the same sentences in its default batches of 64.  In-process and HTTP passes
 alternate, so that on a shared machine both sample the same periods of load.  Two more columns
 explain the ratio: "model busy" (the server's model seconds over the wall time: near 100%, the
-model never waits for HTTP) and the ratio to the library at the server's mean batch size (one
-sentence a request from 32 clients gives batches of about 16, not 64).
+model never waits for HTTP) and the ratio to the library at the server's mean batch size.  With
+whole batches (``--batches``), one sentence a request from 32 clients gives batches of about
+16, not 64; with continuous batching (the default on a CPU) "sentences/batch" is the number of
+sentences running when new ones join, and "model busy" counts the time in blocks of steps
+(joining and handing back sentences is not in it).
 
 The client runs on the same machine and takes CPU from the server.  The default client is a
 minimal asyncio HTTP/1.1 client (well under 1 ms of CPU a request); ``--client httpx`` uses
@@ -64,7 +67,7 @@ def free_port() -> int:
 
 
 def start_server(
-    model: str, threads: int, log: Path, in_thread: bool = False
+    model: str, threads: int, log: Path, in_thread: bool = False, batches: bool = False
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
@@ -73,6 +76,7 @@ def start_server(
         "ELMO_LOG_LEVEL": "warning",
         "ELMO_TORCH_THREADS": str(threads),
         "ELMO_INFERENCE_PROCESS": "false" if in_thread else "true",
+        "ELMO_CONTINUOUS_BATCHING": "false" if batches else "true",
     }
     command = [sys.executable, "-m", "elmo.cli", "serve", "--model", model, "--port", str(port)]
     with open(log, "wb") as out:
@@ -202,6 +206,11 @@ def main() -> None:
         action="store_true",
         help="run the model in a thread of the server's process (ELMO_INFERENCE_PROCESS=false)",
     )
+    parser.add_argument(
+        "--batches",
+        action="store_true",
+        help="whole batches instead of continuous batching (ELMO_CONTINUOUS_BATCHING=false)",
+    )
     parser.add_argument("--url", help="benchmark a running server instead of starting one")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (server and here)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -223,7 +232,7 @@ def main() -> None:
             url = args.url
         else:
             process, url = start_server(
-                args.model, args.threads, Path(tmp) / "server.log", args.in_thread
+                args.model, args.threads, Path(tmp) / "server.log", args.in_thread, args.batches
             )
         try:
             info = httpx.get(f"{url}/info", timeout=10).json()
@@ -233,7 +242,8 @@ def main() -> None:
                 f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
                 f"{args.requests} requests per pass, median of {args.repeats} passes; "
                 f"POST /v1/embeddings, one sentence a request, base64, {args.client} client, "
-                f"model in {'a thread of the server' if args.in_thread else 'a child process'}"
+                f"model in {'a thread of the server' if args.in_thread else 'a child process'}, "
+                f"{'continuous batching' if info.get('continuous_batching') else 'whole batches'}"
             )
             print()
             print(

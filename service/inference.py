@@ -8,10 +8,15 @@ serve`` runs the model in a child process by default; the scheduler's worker thr
 the char ids of each batch and blocks on the pipe (no GIL held) until the unit vectors come
 back.
 
+With ``streaming`` (continuous batching, :mod:`service.streaming`) the child runs a
+:class:`elmo.streaming.StreamingBiLM` instead: :meth:`InferenceProcess.add` sends sentences as
+they come, and a reader thread here hands the finished ones to the scheduler.
+
 The child is started with ``spawn`` (forking a process that already runs threads is unsafe),
 ignores SIGINT/SIGTERM (the server decides when it stops, after draining), and exits when asked
-or when its pipe closes.  If it dies anyway, the batch it was running fails with a 503 that
-asks the client to retry, and a new child is started.
+or when its pipe closes.  If it dies anyway, the sentences it was running fail with a 503 that
+asks the client to retry, and a new child is started (while streaming, at once, even when no
+sentence was in it).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 
 from elmo.embedder import PreparedSentence
 from service.errors import ServiceError
+from service.streaming import Deliver, Fail, serve_stream
 
 __all__ = ["InferenceProcess"]
 
@@ -56,16 +62,20 @@ class InferenceProcess:
         device: str,
         torch_threads: int | None = None,
         start_timeout_s: float = 600.0,
+        streaming: bool = False,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
         self.device = device
         self.torch_threads = torch_threads
         self.start_timeout_s = start_timeout_s
+        self.streaming = streaming
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._stopped = False
+        self._deliver: Deliver | None = None
+        self._fail: Fail | None = None
         self.restarts = 0
 
     @property
@@ -82,7 +92,14 @@ class InferenceProcess:
         parent, child = context.Pipe(duplex=True)
         process = context.Process(
             target=_child_main,
-            args=(child, str(self.model_path), self.batch_size, self.device, self.torch_threads),
+            args=(
+                child,
+                str(self.model_path),
+                self.batch_size,
+                self.device,
+                self.torch_threads,
+                self.streaming,
+            ),
             name="elmo-inference",
             daemon=True,
         )
@@ -107,35 +124,85 @@ class InferenceProcess:
             self._kill()
             raise RuntimeError(f"the inference process could not load the model: {detail}")
         logger.info("inference process %d ready", process.pid)
+        if self.streaming and self._deliver is not None:
+            self._start_reader()
+
+    def open(self, deliver: Deliver, fail: Fail) -> None:
+        """Streaming: start handing finished sentences to ``deliver`` (see
+        :mod:`service.streaming`)."""
+        with self._lock:
+            self._deliver, self._fail = deliver, fail
+            if self._conn is not None:
+                self._start_reader()
+
+    def add(self, sentences: Sequence[tuple[int, PreparedSentence]]) -> None:
+        """Streaming: send sentences to the running batch; they come back through
+        ``deliver``, or through ``fail`` if the child dies first."""
+        payload = [(key, s.char_ids.numpy()) for key, s in sentences]
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.send(("add", payload))
+            except OSError:  # it died: the reader fails what was in flight and restarts it
+                raise _restarted() from None
+
+    def close(self) -> None:
+        """Streaming: nothing to do; :meth:`stop` ends the child."""
+
+    def _start_reader(self) -> None:
+        conn = self._conn
+        threading.Thread(
+            target=self._read, args=(conn,), name="elmo-inference-reader", daemon=True
+        ).start()
+
+    def _read(self, conn: Connection) -> None:
+        """Hand the child's messages to the scheduler until its pipe closes; then, unless
+        stopping, fail what was in flight and start a new child."""
+        assert self._deliver is not None and self._fail is not None
+        while True:
+            try:
+                kind, *payload = conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "done":
+                self._deliver(payload[0], payload[1])
+            elif kind == "failed":
+                self._fail(payload[0], RuntimeError(f"inference failed: {payload[1]}"))
+        with self._lock:
+            if self._stopped or self._conn is not conn:
+                return
+            code = None if self._process is None else self._process.exitcode
+            logger.error("the inference process died (exit code %s); restarting it", code)
+            self._fail(None, _restarted())
+            self._restart()
+
+    def _connection(self) -> Connection:
+        """The child's pipe; restarts a child whose earlier restart failed (call locked)."""
+        if self._conn is None and not self._stopped:
+            self._restart()
+        if self._conn is None:
+            raise ServiceError(
+                503,
+                "the model's process is not running; retry the request",
+                type="server_error",
+                code="inference_unavailable",
+                headers={"Retry-After": "1"},
+            )
+        return self._conn
 
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
         """Unit vectors ``[L, n_units, 2D]`` per sentence, computed by the child."""
         payload = [s.char_ids.numpy() for s in sentences]
         with self._lock:
-            if self._conn is None and not self._stopped:  # an earlier restart failed
-                self._restart()
-            if self._conn is None:
-                raise ServiceError(
-                    503,
-                    "the model's process is not running; retry the request",
-                    type="server_error",
-                    code="inference_unavailable",
-                    headers={"Retry-After": "1"},
-                )
+            conn = self._connection()
             try:
-                self._conn.send(("embed", payload))
-                status, result = self._conn.recv()
+                conn.send(("embed", payload))
+                status, result = conn.recv()
             except (EOFError, OSError):
                 code = None if self._process is None else self._process.exitcode
                 logger.error("the inference process died (exit code %s); restarting it", code)
                 self._restart()
-                raise ServiceError(
-                    503,
-                    "the model's process stopped unexpectedly and was restarted; retry the request",
-                    type="server_error",
-                    code="inference_restarted",
-                    headers={"Retry-After": "1"},
-                ) from None
+                raise _restarted() from None
         if status != "ok":
             raise RuntimeError(f"inference failed in the model's process: {result}")
         return result
@@ -168,8 +235,23 @@ class InferenceProcess:
         self._process, self._conn = None, None
 
 
+def _restarted() -> ServiceError:
+    return ServiceError(
+        503,
+        "the model's process stopped unexpectedly and was restarted; retry the request",
+        type="server_error",
+        code="inference_restarted",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _child_main(
-    conn: Connection, model_path: str, batch_size: int, device: str, threads: int | None
+    conn: Connection,
+    model_path: str,
+    batch_size: int,
+    device: str,
+    threads: int | None,
+    streaming: bool,
 ) -> None:
     """The child: load the model, say ready, then answer batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
@@ -187,6 +269,17 @@ def _child_main(
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", None))
+    if streaming:
+
+        def receive(wait: bool) -> list[tuple[str, object]]:
+            messages = [conn.recv()] if wait else []
+            while conn.poll():
+                messages.append(conn.recv())
+            return messages
+
+        with contextlib.suppress(EOFError, OSError):  # the server is gone
+            serve_stream(embedder.model, receive, conn.send)
+        return
     while True:
         try:
             kind, payload = conn.recv()

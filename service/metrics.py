@@ -53,11 +53,14 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.batch_sentences = Histogram(
-            "elmo_batch_sentences", "sentences per forward pass", buckets=_SIZE_BUCKETS,
+            "elmo_batch_sentences",
+            "sentences per forward pass (continuous batching: in the running batch when some join)",
+            buckets=_SIZE_BUCKETS,
             registry=r,
         )  # fmt: skip
         self.batch_tokens = Histogram(
-            "elmo_batch_tokens", "real units (not padding) per forward pass",
+            "elmo_batch_tokens",
+            "real units (not padding) per forward pass (continuous batching: in the running batch)",
             buckets=_TOKEN_BUCKETS, registry=r,
         )  # fmt: skip
         self.padding_efficiency = Histogram(
@@ -65,7 +68,9 @@ class Metrics:
             buckets=_FRACTION_BUCKETS, registry=r,
         )  # fmt: skip
         self.inference_seconds = Histogram(
-            "elmo_inference_seconds", "model time per forward pass", buckets=_LATENCY_BUCKETS,
+            "elmo_inference_seconds",
+            "model time per forward pass (continuous batching: per delivery of finished sentences)",
+            buckets=_LATENCY_BUCKETS,
             registry=r,
         )  # fmt: skip
 

@@ -399,6 +399,7 @@ async def info(request: Request) -> JSONResponse:
             "tokenizer": tokenizer,
             "device": state.device,
             "inference_process": state.inference is not None,
+            "continuous_batching": state.streaming,
             "version": __version__,
             "openai_embedding": OPENAI_VECTOR,
             "auth": state.settings.api_key is not None,

@@ -11,6 +11,11 @@ than one batch simply spans several.  The queue is bounded in sentences: when a 
 not fit, :meth:`Scheduler.submit` refuses it at once (the route answers 429) instead of growing
 an unbounded backlog.  A sentence's vectors do not depend on its batch (the library starts every
 sentence from the zero state), so batching never changes an answer.
+
+With a streaming engine (continuous batching, the default on a CPU; :mod:`service.streaming`)
+the worker does not wait for a batch to finish: it hands the oldest waiting sentences to the
+running batch whenever fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens``
+units are in it, and each sentence comes back on its own as soon as it is done.
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ import numpy as np
 from elmo.embedder import PreparedSentence
 from service.errors import ServiceError
 from service.metrics import Metrics
+from service.streaming import StreamingEngine
 
 __all__ = ["Engine", "Job", "QueueFull", "Scheduler", "SchedulerStopped"]
 
 
 class Engine(Protocol):
-    """What runs the model: an :class:`elmo.Embedder` in this process, or
-    :class:`service.inference.InferenceProcess`."""
+    """What runs the model in batches: an :class:`elmo.Embedder` in this process, or
+    :class:`service.inference.InferenceProcess`.  An engine whose ``streaming`` attribute is
+    true is a :class:`service.streaming.StreamingEngine` instead."""
 
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]: ...
 
@@ -94,9 +101,10 @@ class Scheduler:
     Args:
         engine: runs the model; its batch size should be at least ``max_batch_sentences`` so
             that each batch is one forward pass.
-        max_batch_tokens: budget of padded units (rows x longest row) per forward pass; a
-            sentence longer than the budget runs alone.
-        max_batch_sentences: rows per forward pass.
+        max_batch_tokens: budget of padded units (rows x longest row) per forward pass, or of
+            units in the running batch with a streaming engine; a sentence longer than the
+            budget runs alone.
+        max_batch_sentences: rows per forward pass, or sentences in the running batch.
         queue_size: sentences that may wait; more are refused with :class:`QueueFull`.
     """
 
@@ -119,14 +127,22 @@ class Scheduler:
         self._seq = itertools.count()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._in_flight: dict[int, _Item] = {}  # streaming: sentences in the engine, by key
+        self._flight_units = 0
 
     @property
     def depth(self) -> int:
         """Sentences waiting (not counting the batch in the model)."""
         return len(self._pending)
 
+    @property
+    def streaming(self) -> bool:
+        """Whether the engine takes sentences while it runs (continuous batching)."""
+        return bool(getattr(self.engine, "streaming", False))
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="elmo-inference", daemon=True)
+        run = self._run_streaming if self.streaming else self._run
+        self._thread = threading.Thread(target=run, name="elmo-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -174,6 +190,75 @@ class Scheduler:
                 batch = self._take_batch()
                 self.metrics.queue_depth.set(len(self._pending))
             self._process(batch)
+
+    def _run_streaming(self) -> None:
+        """Keep the engine's running batch full: send waiting sentences, oldest first, while
+        fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens`` units are in it."""
+        engine: StreamingEngine = self.engine  # type: ignore[assignment]
+        engine.open(self._deliver, self._lost)
+        try:
+            while True:
+                with self._cond:
+                    while not (self._pending and self._has_room()):
+                        if self._stopping and not self._pending and not self._in_flight:
+                            return
+                        self._cond.wait()
+                    batch = self._take_oldest()
+                    for item in batch:
+                        self._in_flight[item.seq] = item
+                    self._flight_units += sum(item.units for item in batch)
+                    self.metrics.queue_depth.set(len(self._pending))
+                    self.metrics.batch_sentences.observe(len(self._in_flight))
+                    self.metrics.batch_tokens.observe(self._flight_units)
+                try:
+                    engine.add([(item.seq, item.job.sentences[item.position]) for item in batch])
+                except Exception as exc:
+                    if not isinstance(exc, ServiceError):
+                        logger.exception("could not hand %d sentences to the model", len(batch))
+                    self._lost([item.seq for item in batch], exc)
+        finally:
+            engine.close()
+
+    def _has_room(self) -> bool:
+        if not self._in_flight:
+            return True
+        if len(self._in_flight) >= self.max_batch_sentences:
+            return False
+        return self._flight_units + self._pending[0].units <= self.max_batch_tokens
+
+    def _take_oldest(self) -> list[_Item]:
+        """The oldest waiting sentences that fit beside those in flight (at least one).  A
+        running batch has no padding, so lengths need no grouping."""
+        rows = self.max_batch_sentences - len(self._in_flight)
+        units = self.max_batch_tokens - self._flight_units
+        count = 0
+        for item in self._pending[:rows]:
+            if count and item.units > units:
+                break
+            units -= item.units
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
+
+    def _deliver(self, results: list[tuple[int, np.ndarray]], seconds: float) -> None:
+        """Finished sentences from the engine (its thread)."""
+        with self._cond:
+            done = [(self._in_flight.pop(key, None), array) for key, array in results]
+            self._flight_units -= sum(item.units for item, _ in done if item is not None)
+            self._cond.notify_all()
+        self.metrics.inference_seconds.observe(seconds)
+        for item, array in done:
+            if item is not None:
+                self._settle_item(item, array)
+
+    def _lost(self, keys: list[int] | None, error: BaseException) -> None:
+        """Sentences the engine will not return (None: all in flight); their requests fail."""
+        with self._cond:
+            chosen = list(self._in_flight) if keys is None else keys
+            items = [item for key in chosen if (item := self._in_flight.pop(key, None))]
+            self._flight_units -= sum(item.units for item in items)
+            self._cond.notify_all()
+        self._fail(items, error)
 
     def _take_batch(self) -> list[_Item]:
         """The oldest waiting sentence and its nearest neighbours in length, under the budget.
@@ -228,13 +313,20 @@ class Scheduler:
         self.metrics.batch_tokens.observe(real)
         self.metrics.padding_efficiency.observe(real / padded)
         for item, array in zip(batch, vectors, strict=True):
-            job = item.job
-            if job.cancelled:
-                continue
-            job.results[item.position] = array
-            job.remaining -= 1  # only this thread touches results and remaining
-            if job.remaining == 0:
-                job._settle(job.results, None)  # type: ignore[arg-type]
+            self._settle_item(item, array)
+
+    @staticmethod
+    def _settle_item(item: _Item, array: np.ndarray) -> None:
+        """One sentence's vectors; its request is answered with its last sentence.  Only one
+        thread delivers (the worker, or the streaming engine's), so ``remaining`` needs no
+        lock."""
+        job = item.job
+        if job.cancelled:
+            return
+        job.results[item.position] = array
+        job.remaining -= 1
+        if job.remaining == 0:
+            job._settle(job.results, None)  # type: ignore[arg-type]
 
     def _fail(self, batch: list[_Item], error: BaseException) -> None:
         """Fail every request with a sentence in ``batch`` (their other sentences are dropped)."""

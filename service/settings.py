@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         "hold it up (false: in a thread of the server's process)",
     )
 
+    continuous_batching: bool = Field(
+        True,
+        description="on a CPU, sentences join the running batch between time steps instead "
+        "of waiting for the next batch (false: whole batches; a GPU always runs batches)",
+    )
+
     max_inputs: int = Field(256, ge=1, description="inputs (sentences) per request")
     max_sentence_tokens: int = Field(
         512,
@@ -45,9 +51,17 @@ class Settings(BaseSettings):
     queue_size: int = Field(2048, ge=1, description="sentences waiting for the model (429)")
     timeout_s: float = Field(60.0, gt=0, description="per request, queue wait + inference")
     max_batch_tokens: int = Field(
-        4096, ge=1, description="padded units (rows x longest sentence) in one forward pass"
+        16384,
+        ge=1,
+        description="padded units (rows x longest sentence) in one forward pass; with "
+        "continuous batching, units of the sentences in the running batch",
     )
-    max_batch_sentences: int = Field(64, ge=1, description="sentences in one forward pass")
+    max_batch_sentences: int = Field(
+        64,
+        ge=1,
+        description="sentences in one forward pass; with continuous batching, sentences in "
+        "the running batch",
+    )
 
     api_key: SecretStr | None = Field(
         None, description="if set, every route but /health and /ready needs 'Bearer <key>'"

@@ -24,6 +24,7 @@ from service.inference import InferenceProcess
 from service.metrics import Metrics
 from service.scheduler import Scheduler
 from service.settings import Settings
+from service.streaming import ThreadStream
 
 __all__ = ["ServiceState"]
 
@@ -58,6 +59,7 @@ class ServiceState:
         self._given = embedder
         self.embedder: Embedder | None = None
         self.inference: InferenceProcess | None = None
+        self.stream: ThreadStream | None = None
         self.scheduler: Scheduler | None = None
         self.ready = False
         self.draining = False
@@ -72,7 +74,7 @@ class ServiceState:
         try:
             self.embedder = await asyncio.to_thread(self._load)
             scheduler = Scheduler(
-                self.inference or self.embedder,
+                self.inference or self.stream or self.embedder,
                 max_batch_tokens=self.settings.max_batch_tokens,
                 max_batch_sentences=self.settings.max_batch_sentences,
                 queue_size=self.settings.queue_size,
@@ -91,6 +93,11 @@ class ServiceState:
             logger.exception("the model could not be loaded")
 
     @property
+    def streaming(self) -> bool:
+        """Whether sentences join the running batch (continuous batching)."""
+        return self.scheduler is not None and self.scheduler.streaming
+
+    @property
     def device(self) -> str:
         """Where the model runs."""
         if self.inference is not None:
@@ -101,6 +108,7 @@ class ServiceState:
         """The embedder that prepares requests; with ``inference_process`` a child process runs
         the model (started here) and this one holds no weights."""
         batch = self.settings.max_batch_sentences
+        settings = self.settings
         if self._given is not None:  # same model, batch size of the scheduler
             given = self._given
             embedder = Embedder(
@@ -109,9 +117,13 @@ class ServiceState:
         else:
             assert self.model_path is not None
             logger.info("loading %s", self.model_path)
-            if self.settings.inference_process:
+            if settings.inference_process:
                 self.inference = InferenceProcess(
-                    self.model_path, batch, self.settings.device, self.settings.torch_threads
+                    self.model_path,
+                    batch,
+                    settings.device,
+                    settings.torch_threads,
+                    streaming=settings.continuous_batching and _on_cpu(settings.device),
                 )
                 self.inference.start()
                 # This process only tokenizes and reads the architecture: a weightless copy
@@ -119,8 +131,10 @@ class ServiceState:
                 with torch.device("meta"):
                     skeleton = BiLM(load_config(self.model_path))
                 return Embedder(skeleton, batch, "meta", units=load_tokenizer(self.model_path))
-            embedder = Embedder.from_pretrained(self.model_path, batch, self.settings.device)
+            embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
+        if settings.continuous_batching and embedder.device.type == "cpu":
+            self.stream = ThreadStream(embedder.model)
         return embedder
 
     async def stop(self) -> None:
@@ -156,3 +170,7 @@ class ServiceState:
             param="model",
             code="model_not_found",
         )
+
+
+def _on_cpu(device: str) -> bool:
+    return torch.device(device).type == "cpu"

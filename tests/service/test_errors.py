@@ -168,13 +168,17 @@ async def test_openai_route_refuses_token_ids_unknown_models_and_other_dimension
     check_error(long, 400, "input", "max_sentence_tokens=6")
 
 
-async def test_an_unexpected_failure_is_a_generic_500_without_details(serve_app, monkeypatch):
-    async with serve_app() as (_, app):
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "batches"])
+async def test_an_unexpected_failure_is_a_generic_500_without_details(
+    serve_app, monkeypatch, continuous
+):
+    async with serve_app(continuous_batching=continuous) as (_, app):
 
         def explode(sentences):
             raise RuntimeError("secret internal detail")
 
-        monkeypatch.setattr(app.state.service.scheduler.engine, "embed_prepared", explode)
+        engine = app.state.service.scheduler.engine
+        monkeypatch.setattr(engine, "add" if continuous else "embed_prepared", explode)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
             response = await raw.post(

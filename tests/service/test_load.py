@@ -25,15 +25,17 @@ def vectors(body: dict) -> list[np.ndarray]:
 
 
 class Gate:
-    """Holds the scheduler's worker inside its first forward pass until opened, so that a test
-    controls what is queued behind it; records every batch's sentence count."""
+    """Holds the scheduler's worker inside its first hand-over to the model (a forward pass,
+    or sentences joining the running batch) until opened, so that a test controls what is
+    queued behind it; records every hand-over's sentence count."""
 
     def __init__(self, monkeypatch, app):
         self.open_event = threading.Event()
         self.entered = threading.Event()
         self.batches: list[int] = []
-        embedder = app.state.service.scheduler.engine
-        run = embedder.embed_prepared
+        engine = app.state.service.scheduler.engine
+        method = "add" if app.state.service.scheduler.streaming else "embed_prepared"
+        run = getattr(engine, method)
 
         def gated(sentences):
             self.batches.append(len(sentences))
@@ -41,7 +43,7 @@ class Gate:
             assert self.open_event.wait(30), "gate never opened"
             return run(sentences)
 
-        monkeypatch.setattr(embedder, "embed_prepared", gated)
+        monkeypatch.setattr(engine, method, gated)
 
     async def wait_entered(self) -> None:
         assert await asyncio.to_thread(self.entered.wait, 30)

@@ -162,16 +162,26 @@ async def test_sigterm_during_load_finishes_every_in_flight_request_and_exits_0(
             os.kill(pid, 0)
 
 
-async def test_a_killed_model_process_costs_one_request_a_503_and_is_replaced(start_server):
+async def test_a_killed_model_process_fails_only_the_request_it_was_running_and_is_replaced(
+    start_server,
+):
     server = start_server()
     info = httpx.get(f"{server.url}/info", timeout=10).json()
-    assert info["inference_process"] is True
+    assert info["inference_process"] is True and info["continuous_batching"] is True
     (model_process,) = model_processes(server.process.pid)
-    os.kill(model_process, signal.SIGKILL)
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-        failed = await client.post("/v1/embed", json={"inputs": "hola"})
+        os.kill(model_process, signal.SIGSTOP)  # the request stays in the model's hands
+        running = asyncio.create_task(client.post("/v1/embed", json={"inputs": "hola"}))
+        await asyncio.sleep(0.5)
+        os.kill(model_process, signal.SIGKILL)
+        failed = await running
         after = await client.post("/v1/embed", json={"inputs": "hola"})
+        replaced = model_processes(server.process.pid)
+        os.kill(replaced[0], signal.SIGKILL)  # idle: nobody's request is lost
+        await asyncio.sleep(0.5)
+        again = await client.post("/v1/embed", json={"inputs": "hola"})
     assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
     assert failed.json()["error"]["code"] == "inference_restarted"
-    assert after.status_code == 200
-    assert model_processes(server.process.pid) not in ([], [model_process])
+    assert after.status_code == 200 and again.status_code == 200
+    assert replaced not in ([], [model_process])
+    assert model_processes(server.process.pid) not in ([], replaced)

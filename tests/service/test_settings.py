@@ -28,7 +28,7 @@ def test_environment_variables_set_the_limits_and_flags_override_them(monkeypatc
         ({"ELMO_PORT": "eighty"}, "port: Input should be a valid integer"),
         ({"ELMO_TIMEOUT_S": "0"}, "timeout_s: Input should be greater than 0"),
         ({"ELMO_MAX_INPUTS": "500", "ELMO_QUEUE_SIZE": "100"}, "must not exceed queue_size"),
-        ({"ELMO_MAX_SENTENCE_TOKENS": "5000"}, "must not exceed max_batch_tokens"),
+        ({"ELMO_MAX_SENTENCE_TOKENS": "20000"}, "must not exceed max_batch_tokens"),
     ],
 )
 def test_bad_settings_are_config_errors_naming_the_setting(monkeypatch, env, message):

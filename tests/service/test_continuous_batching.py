@@ -1,0 +1,166 @@
+"""Continuous batching in the server: the scheduler keeps the running batch full within its
+limits, answers equal the library's, and failures reach exactly the requests they touch."""
+
+import asyncio
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from elmo.embedder import Embedder
+from factories import ELMO_REFERENCE, random_sentences
+from service.errors import ServiceError
+from service.inference import InferenceProcess
+from service.scheduler import Scheduler
+from service.streaming import ThreadStream, serve_stream
+
+pytestmark = pytest.mark.anyio
+
+
+class Spy(ThreadStream):
+    """A thread engine that records, at every hand-over, what the scheduler had in flight."""
+
+    def __init__(self, embedder: Embedder, fail: bool = False):
+        super().__init__(embedder.model)
+        self.scheduler: Scheduler | None = None
+        self.in_flight: list[tuple[int, int]] = []  # (sentences, units)
+        self.fail = fail
+
+    def add(self, sentences):
+        assert self.scheduler is not None
+        self.in_flight.append((len(self.scheduler._in_flight), self.scheduler._flight_units))
+        if self.fail:
+            raise RuntimeError("model exploded")
+        super().add(sentences)
+
+
+def _scheduler(engine, **limits) -> Scheduler:
+    settings = {"max_batch_tokens": 80, "max_batch_sentences": 5, "queue_size": 200} | limits
+    scheduler = Scheduler(engine, **settings)
+    if isinstance(engine, Spy):
+        engine.scheduler = scheduler
+    return scheduler
+
+
+async def test_requests_get_the_embedders_vectors_and_the_batch_stays_within_its_limits(embedder):
+    spy = Spy(embedder)
+    scheduler = _scheduler(spy)
+    assert scheduler.streaming
+    requests = [embedder.prepare(random_sentences(3, 12, seed=k)) for k in range(10)]
+    scheduler.start()
+    try:
+        jobs = [scheduler.submit(r) for r in requests]
+        results = await asyncio.wait_for(asyncio.gather(*(j.future for j in jobs)), 60)
+    finally:
+        scheduler.stop(30)
+    for request, arrays in zip(requests, results, strict=True):
+        for sentence, got in zip(request, arrays, strict=True):
+            np.testing.assert_array_equal(got, embedder.embed_prepared([sentence])[0])
+    assert len(spy.in_flight) > 1
+    assert all(rows <= 5 and units <= 80 for rows, units in spy.in_flight)
+    assert not scheduler._in_flight and scheduler._flight_units == 0 and spy._thread is None
+
+
+async def test_a_sentence_longer_than_the_budget_still_runs_alone(embedder):
+    scheduler = _scheduler(ThreadStream(embedder.model), max_batch_tokens=4)
+    (long,) = embedder.prepare([["a", "b", "c", "d", "e", "f"]])
+    scheduler.start()
+    try:
+        (got,) = await asyncio.wait_for(scheduler.submit([long]).future, 60)
+    finally:
+        scheduler.stop(30)
+    np.testing.assert_array_equal(got, embedder.embed_prepared([long])[0])
+
+
+async def test_a_failed_hand_over_fails_its_request_and_the_next_one_runs(embedder):
+    spy = Spy(embedder, fail=True)
+    scheduler = _scheduler(spy)
+    scheduler.start()
+    try:
+        with pytest.raises(RuntimeError, match="model exploded"):
+            await asyncio.wait_for(scheduler.submit(embedder.prepare([["x"]])).future, 60)
+        spy.fail = False
+        assert len(await asyncio.wait_for(scheduler.submit(embedder.prepare([["y"]])).future, 60))
+    finally:
+        scheduler.stop(30)
+
+
+def test_a_bad_sentence_fails_only_its_keys_and_the_loop_goes_on(embedder):
+    good = embedder.prepare([["fine", "words"]])[0].char_ids.numpy()
+    inbox = [
+        [("add", [(1, np.zeros((0, 50), dtype=np.int64))]), ("add", [(2, good)])],
+        [("stop", None)],
+    ]
+    sent = []
+
+    def receive(wait: bool):
+        return inbox.pop(0) if inbox else []
+
+    serve_stream(embedder.model, receive, sent.append)
+    failed = [m for m in sent if m[0] == "failed"]
+    assert failed == [("failed", [1], failed[0][2])] and "n >= 1" in failed[0][2]
+    done = [result for m in sent if m[0] == "done" for result in m[1]]
+    assert [key for key, _ in done] == [2]
+
+
+@pytest.fixture(scope="module")
+def streaming_process():
+    process = InferenceProcess(
+        ELMO_REFERENCE, batch_size=64, device="cpu", torch_threads=1, streaming=True
+    )
+    process.start()
+    yield process
+    process.stop(timeout=10)
+
+
+class Collector:
+    def __init__(self):
+        self.done: dict[int, np.ndarray] = {}
+        self.lost: list[tuple[list[int] | None, BaseException]] = []
+        self.event = threading.Event()
+
+    def deliver(self, results, seconds):
+        assert seconds >= 0
+        self.done.update(results)
+        self.event.set()
+
+    def fail(self, keys, error):
+        self.lost.append((keys, error))
+        self.event.set()
+
+    def wait(self, condition) -> None:
+        for _ in range(600):
+            if condition():
+                return
+            self.event.wait(0.1)
+            self.event.clear()
+        raise AssertionError("nothing came back")
+
+
+def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
+    streaming_process, embedder
+):
+    collector = Collector()
+    streaming_process.open(collector.deliver, collector.fail)
+    prepared = embedder.prepare(random_sentences(8, 15, seed=30))
+    streaming_process.add(list(enumerate(prepared)))
+    collector.wait(lambda: len(collector.done) == 8)
+    for i, sentence in enumerate(prepared):
+        np.testing.assert_array_equal(collector.done[i], embedder.embed_prepared([sentence])[0])
+
+    pid, restarts = streaming_process.pid, streaming_process.restarts
+    os.kill(pid, signal.SIGSTOP)  # a sentence in flight when the child dies
+    streaming_process.add([(100, prepared[0])])
+    os.kill(pid, signal.SIGKILL)
+    collector.wait(lambda: collector.lost)
+    ((keys, error),) = collector.lost
+    assert keys is None  # everything in flight
+    assert isinstance(error, ServiceError) and error.code == "inference_restarted"
+    streaming_process.add([(101, prepared[1])])  # waits while the new child starts
+    assert streaming_process.restarts == restarts + 1
+    assert streaming_process.pid not in (None, pid)
+    collector.wait(lambda: 101 in collector.done)
+    np.testing.assert_array_equal(collector.done[101], embedder.embed_prepared([prepared[1]])[0])
+    assert 100 not in collector.done
