@@ -114,15 +114,28 @@ class StreamingBiLM:
             self._joining.append(_Row(key, length, offset=self._used))
             self._used += length
 
+    @torch.no_grad()
+    def remember(self, char_ids: torch.Tensor) -> None:
+        """Encode units ahead, ``(U, 50)`` char ids (a sentencepiece vocabulary, say), so that
+        sentences made of them join without running the token encoder."""
+        chars = char_ids.numpy().astype(np.int16)
+        for start in range(0, len(chars), 4096):
+            self._unit_rows(chars[start : start + 4096])
+
     def _token_vectors(self, char_ids: torch.Tensor) -> torch.Tensor:
-        """Token vectors of a sentence's units, boundaries added, ``(n + 2, D)``.
+        """Token vectors of a sentence's units, boundaries added, ``(n + 2, D)``."""
+        chars = np.concatenate([_BOS, char_ids.numpy().astype(np.int16), _EOS])  # (n + 2, 50)
+        rows = self._unit_rows(chars)  # may replace the table
+        return self._unit_table[rows]
+
+    def _unit_rows(self, chars: np.ndarray) -> list[int]:
+        """Rows of the unit table for units ``(n, 50)`` (int16).
 
         A token vector depends only on its unit's characters, so each distinct unit is encoded
         once and kept: a sentence then joins without running the token encoder (whose fixed
         cost per call is milliseconds).  New units are encoded together, at least two rows at
         a time (see :mod:`elmo.rowmajor`); the table is emptied when it reaches ``max_units``.
         """
-        chars = np.concatenate([_BOS, char_ids.numpy().astype(np.int16), _EOS])  # (n + 2, 50)
         keys = [row.tobytes() for row in chars]
         new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
         if len(self._unit_index) + len(new) > self.max_units:
@@ -136,7 +149,7 @@ class StreamingBiLM:
             first = len(self._unit_table)
             self._unit_table = torch.cat([self._unit_table, vectors])
             self._unit_index.update((key, first + j) for j, key in enumerate(new))
-        return self._unit_table[[self._unit_index[key] for key in keys]]
+        return [self._unit_index[key] for key in keys]
 
     @torch.no_grad()
     def advance(self) -> list[tuple[Hashable, np.ndarray]]:

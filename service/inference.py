@@ -278,7 +278,7 @@ def _child_main(
             return messages
 
         with contextlib.suppress(EOFError, OSError):  # the server is gone
-            serve_stream(embedder.model, receive, conn.send)
+            serve_stream(embedder.model, receive, conn.send, embedder.unit_char_ids)
         return
     while True:
         try:

@@ -134,7 +134,7 @@ class ServiceState:
             embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
         if settings.continuous_batching and embedder.device.type == "cpu":
-            self.stream = ThreadStream(embedder.model)
+            self.stream = ThreadStream(embedder.model, embedder.unit_char_ids)
         return embedder
 
     async def stop(self) -> None:

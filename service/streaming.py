@@ -52,14 +52,18 @@ class StreamingEngine(Protocol):
 
 
 def serve_stream(
-    model: BiLM, receive: Callable[[bool], list[Message]], send: Callable[[Message], None]
+    model: BiLM,
+    receive: Callable[[bool], list[Message]],
+    send: Callable[[Message], None],
+    units: torch.Tensor | None = None,
 ) -> None:
     """Run sentences as they arrive until told to stop.
 
     ``receive(wait)`` returns the messages that have arrived (waiting for one when ``wait``);
-    between two blocks of time steps every waiting sentence joins.
+    between two blocks of time steps every waiting sentence joins.  ``units``: char ids
+    ``(V, 50)`` of a sentencepiece vocabulary, encoded before the first sentence.
     """
-    engine = StreamingBiLM(model)
+    engine = _engine(model, units)
     busy = 0.0
     while True:
         for kind, payload in receive(not len(engine)):
@@ -77,7 +81,7 @@ def serve_stream(
         except Exception as exc:  # fail what runs, start afresh
             logger.exception("streaming inference failed")
             send(("failed", engine.keys(), f"{type(exc).__name__}: {exc}"))
-            engine = StreamingBiLM(model)
+            engine = _engine(model, units)
             continue
         busy += time.perf_counter() - started
         if finished:
@@ -85,13 +89,21 @@ def serve_stream(
             busy = 0.0
 
 
+def _engine(model: BiLM, units: torch.Tensor | None) -> StreamingBiLM:
+    engine = StreamingBiLM(model)
+    if units is not None:
+        engine.remember(units)
+    return engine
+
+
 class ThreadStream:
     """:func:`serve_stream` in a thread of this process (``ELMO_INFERENCE_PROCESS=false``)."""
 
     streaming = True
 
-    def __init__(self, model: BiLM) -> None:
+    def __init__(self, model: BiLM, units: torch.Tensor | None = None) -> None:
         self.model = model
+        self.units = units
         self._inbox: queue.Queue[Message] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._deliver: Deliver | None = None
@@ -129,7 +141,7 @@ class ThreadStream:
     def _main(self) -> None:
         while True:
             try:
-                serve_stream(self.model, self._receive, self._send)
+                serve_stream(self.model, self._receive, self._send, self.units)
                 return
             except Exception as exc:  # never a silent hang: fail what was in flight, go on
                 logger.exception("streaming inference stopped; starting it again")

@@ -69,3 +69,23 @@ def test_sentences_streamed_beside_others_get_the_embedders_bits(embedder):
         results.update(engine.advance())
     for i, want in enumerate(expected):
         np.testing.assert_array_equal(results[i], want)
+
+
+def test_with_its_vocabulary_remembered_sentences_join_without_the_token_encoder(
+    embedder, monkeypatch
+):
+    engine = StreamingBiLM(embedder.model)
+    engine.remember(embedder.unit_char_ids)
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the token encoder ran for a remembered unit")
+
+    monkeypatch.setattr(embedder.model.token_encoder, "encode_units", not_again)
+    prepared = embedder.prepare([["Hola", "mundo", "!"], ["the", "cat", "sat", "down"]])
+    engine.add(list(enumerate(p.char_ids for p in prepared)))
+    results = {}
+    while len(engine):
+        results.update(engine.advance())
+    monkeypatch.undo()
+    for i, want in enumerate(embedder.embed_prepared(prepared)):
+        np.testing.assert_array_equal(results[i], want)
