@@ -7,13 +7,14 @@ concurrent keep-alive connections.  Prints a markdown table: requests/s, tokens/
 p50/p95/p99 latency (medians over ``--repeats`` passes), and the ratio of HTTP tokens/s to the
 tokens/s of an in-process ``Embedder`` doing the same work (tokenize, embed, average mix, mean
 pooling) on the same sentences in its default batches of 64.  In-process and HTTP passes
-alternate, so that on a shared machine both sample the same periods of load.  Two more columns
-explain the ratio: "model busy" (the server's model seconds over the wall time: near 100%, the
-model never waits for HTTP) and the ratio to the library at the server's mean batch size.  With
-whole batches (``--batches``), one sentence a request from 32 clients gives batches of about
-16, not 64; with continuous batching (the default on a CPU) "sentences/batch" is the number of
-sentences running when new ones join, and "model busy" counts the time in blocks of steps
-(joining and handing back sentences is not in it).
+alternate, so that on a shared machine both sample the same periods of load, and the ratio is
+the median over the repeats of each HTTP pass against the in-process pass just before it.  Two
+more columns explain the ratio: "model busy" (the server's model seconds over the wall time:
+near 100%, the model never waits for HTTP) and the ratio to the library at the server's mean
+batch size.  With whole batches (``--batches``), one sentence a request from 32 clients gives
+batches of about 16, not 64; with continuous batching (the default on a CPU) "sentences/batch"
+is the number of sentences running when new ones join, and "model busy" counts the time in
+blocks of steps (joining and handing back sentences is not in it).
 
 The client runs on the same machine and takes CPU from the server.  The default client is a
 minimal asyncio HTTP/1.1 client (well under 1 ms of CPU a request); ``--client httpx`` uses
@@ -282,6 +283,12 @@ def main() -> None:
                     ]
                     rps = len(texts) / statistics.median(walls)
                     tps = rps * words
+                    # each HTTP pass against the in-process pass just before it: the machine's
+                    # speed drifts by tens of percent over minutes, less between neighbours
+                    ratio = statistics.median(
+                        len(texts) * words / wall / base
+                        for wall, base in zip(walls, baselines, strict=True)
+                    )
                     done, batches, model_s = counted[concurrency]
                     per_batch = done / max(batches, 1)
                     # the library alone at the server's batch size: what is left of the ratio
@@ -292,7 +299,7 @@ def main() -> None:
                     print(
                         f"| {words} | {concurrency} | {rps:,.0f} | {tps:,.0f} "
                         f"| {ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {per_batch:.1f} "
-                        f"| {model_s / sum(walls):.0%} | {baseline:,.0f} | {tps / baseline:.2f} "
+                        f"| {model_s / sum(walls):.0%} | {baseline:,.0f} | {ratio:.2f} "
                         f"| {tps / same:.2f} |",
                         flush=True,
                     )
