@@ -9,8 +9,8 @@ runs 16-sentence batches at ~0.7 of its speed at 64).  Here a sentence joins the
 running at the next block boundary instead of waiting for a whole batch to end.
 
 Time runs in blocks of a few steps: in each block every layer of each direction runs those steps
-for every row (:class:`elmo.recurrent.RecurrentLayer`, that is the step loop of
-:mod:`elmo.cells`), carrying its states to the next block.  Between blocks, finished sentences
+for every row (:meth:`elmo.cells.Cell.loop`, what a layer runs on a CPU without gradients),
+carrying its states to the next block.  Between blocks, finished sentences
 leave and new ones join.  The loop computes each row the same way in any batch, and a state
 carried across blocks is the state a whole-sentence run reaches, so a sentence's vectors are
 bit-identical to :class:`elmo.Embedder`'s whatever else runs beside it (a filler row keeps two
@@ -210,7 +210,7 @@ class StreamingBiLM:
             torch.cat([self._outputs[0][k][units], self._outputs[1][k][units]], dim=-1)
             for k in range(self.num_layers)
         ]
-        return torch.stack(layers).numpy().copy()
+        return torch.stack(layers).numpy()  # a new tensor: nothing else holds its memory
 
     def _place(self, joining: list[_Row]) -> None:
         """Rows with zero states, placed so that the rows stay sorted by the steps they have
@@ -235,7 +235,9 @@ class StreamingBiLM:
         keep = [i for i, row in enumerate(self._rows) if id(row) not in drop]
         self._rows = [self._rows[i] for i in keep]
         if not self._rows:
-            self._states, self._used = [[], []], 0
+            self._states = [[], []]
+            if not self._joining:
+                self._used = 0  # the arena is free again
             return
         index = torch.tensor(keep)
         self._states = [[tuple(s[index] for s in state) for state in d] for d in self._states]
