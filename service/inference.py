@@ -35,7 +35,7 @@ import numpy as np
 
 from elmo.embedder import PreparedSentence
 from service.errors import ServiceError
-from service.streaming import Deliver, Fail, serve_stream
+from service.streaming import Deliver, Fail, make_engine, serve_stream
 
 __all__ = ["InferenceProcess"]
 
@@ -265,11 +265,13 @@ def _child_main(
             torch.set_num_threads(threads)
         embedder = Embedder.from_pretrained(model_path, batch_size, device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
+        # ready means warm: the streaming engine has encoded the vocabulary (0.6 s by default)
+        engine = make_engine(embedder.model, embedder.unit_char_ids) if streaming else None
     except Exception as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", None))
-    if streaming:
+    if engine is not None:
 
         def receive(wait: bool) -> list[tuple[str, object]]:
             messages = [conn.recv()] if wait else []
@@ -278,7 +280,7 @@ def _child_main(
             return messages
 
         with contextlib.suppress(EOFError, OSError):  # the server is gone
-            serve_stream(embedder.model, receive, conn.send, embedder.unit_char_ids)
+            serve_stream(embedder.model, receive, conn.send, embedder.unit_char_ids, engine)
         return
     while True:
         try:

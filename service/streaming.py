@@ -28,7 +28,7 @@ from elmo.bilm import BiLM
 from elmo.embedder import PreparedSentence
 from elmo.streaming import StreamingBiLM
 
-__all__ = ["Deliver", "Fail", "StreamingEngine", "ThreadStream", "serve_stream"]
+__all__ = ["Deliver", "Fail", "StreamingEngine", "ThreadStream", "make_engine", "serve_stream"]
 
 logger = logging.getLogger("service.streaming")
 
@@ -56,14 +56,17 @@ def serve_stream(
     receive: Callable[[bool], list[Message]],
     send: Callable[[Message], None],
     units: torch.Tensor | None = None,
+    engine: StreamingBiLM | None = None,
 ) -> None:
     """Run sentences as they arrive until told to stop.
 
     ``receive(wait)`` returns the messages that have arrived (waiting for one when ``wait``);
     between two blocks of time steps every waiting sentence joins.  ``units``: char ids
-    ``(V, 50)`` of a sentencepiece vocabulary, encoded before the first sentence.
+    ``(V, 50)`` of a sentencepiece vocabulary, encoded before the first sentence; ``engine``:
+    one made ahead by :func:`make_engine` (a new one replaces it after a failure).
     """
-    engine = _engine(model, units)
+    if engine is None:  # (not ``engine or``: an engine with no sentences is falsy)
+        engine = make_engine(model, units)
     busy = 0.0
     while True:
         for kind, payload in receive(not len(engine)):
@@ -81,7 +84,7 @@ def serve_stream(
         except Exception as exc:  # fail what runs, start afresh
             logger.exception("streaming inference failed")
             send(("failed", engine.keys(), f"{type(exc).__name__}: {exc}"))
-            engine = _engine(model, units)
+            engine = make_engine(model, units)
             continue
         busy += time.perf_counter() - started
         if finished:
@@ -89,7 +92,8 @@ def serve_stream(
             busy = 0.0
 
 
-def _engine(model: BiLM, units: torch.Tensor | None) -> StreamingBiLM:
+def make_engine(model: BiLM, units: torch.Tensor | None = None) -> StreamingBiLM:
+    """A streaming engine for ``model`` that knows ``units`` (char ids ``(V, 50)``) already."""
     engine = StreamingBiLM(model)
     if units is not None:
         engine.remember(units)

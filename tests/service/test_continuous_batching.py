@@ -164,3 +164,20 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
     collector.wait(lambda: 101 in collector.done)
     np.testing.assert_array_equal(collector.done[101], embedder.embed_prepared([prepared[1]])[0])
     assert 100 not in collector.done
+
+
+def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
+    import service.streaming as streaming
+
+    engine = streaming.make_engine(embedder.model)
+
+    def no_new_engine(*args, **kwargs):
+        raise AssertionError("made another engine")
+
+    monkeypatch.setattr(streaming, "make_engine", no_new_engine)
+    ids = embedder.prepare([["given"]])[0].char_ids.numpy()
+    inbox = [[("add", [(7, ids)])], [("stop", None)]]
+    sent = []
+    receive = lambda wait: inbox.pop(0) if inbox else []  # noqa: E731
+    serve_stream(embedder.model, receive, sent.append, None, engine)  # one block finishes it
+    assert [key for m in sent if m[0] == "done" for key, _ in m[1]] == [7]
