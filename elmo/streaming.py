@@ -165,8 +165,9 @@ class StreamingBiLM:
         steps = [min(span, row.length - row.done) if row.length else 1 for row in rows]
         span = max(steps)
         lengths = torch.tensor(steps)  # (R,)
+        indices = self._block_indices(span)
         for d, stack in enumerate(self._stacks):
-            index = self._block_index(d, span)  # (R, S) arena rows, the dump past a row's end
+            index = indices[d]  # (R, S) arena rows, the dump past a row's end
             x = self._tokens[index]  # (R, S, D)
             for k, layer in enumerate(stack.layers):
                 # what the layer runs on a CPU without gradients, with the weights made once
@@ -189,17 +190,18 @@ class StreamingBiLM:
             self._remove({id(row) for row in finished})
         return results
 
-    def _block_index(self, direction: int, span: int) -> torch.Tensor:
-        """``(R, span)``: the arena row of each row's next ``span`` steps (counted from the
-        sentence's end for the backward direction), the dump where its sentence has ended."""
+    def _block_indices(self, span: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``
+        steps (counted from the sentence's end backward), the dump where its sentence ended."""
         rows = self._rows
         offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
         length = torch.tensor([row.length for row in rows])[:, None]
-        position = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)
-        if direction == 1:
-            position = length - 1 - position
-        inside = (position >= 0) & (position < length)  # (R, span)
-        return torch.where(inside, offset + position, self._capacity)
+        step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)
+        inside = step < length  # a filler row (length 0) reads and writes only the dump
+        return tuple(
+            torch.where(inside, offset + position, self._capacity)
+            for position in (step, length - 1 - step)
+        )  # type: ignore[return-value]
 
     def _result(self, row: _Row) -> np.ndarray:
         """``[L, n, 2D]`` of a finished row, its boundaries left out."""
