@@ -81,6 +81,12 @@ class StreamingBiLM:
         self._stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
         with torch.no_grad():  # row-major copies, made once: a block runs only a few steps
             self._weights = [[la.cell.loop_weights() for la in st.layers] for st in self._stacks]
+        # every layer runs in PyTorch's step loop, reading the arena packed (see _run_packed)
+        self._kernels = all(
+            la.cell.has_block_kernel() and la.output_projection is None
+            for st in self._stacks
+            for la in st.layers
+        )
         self._rows: list[_Row] = []
         self._joining: list[_Row] = []  # added since the last block
         self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each
@@ -126,9 +132,9 @@ class StreamingBiLM:
         """Token vectors of a sentence's units, boundaries added, ``(n + 2, D)``."""
         chars = np.concatenate([_BOS, char_ids.numpy().astype(np.int16), _EOS])  # (n + 2, 50)
         rows = self._unit_rows(chars)  # may replace the table
-        return self._unit_table[rows]
+        return self._unit_table.index_select(0, torch.from_numpy(rows))
 
-    def _unit_rows(self, chars: np.ndarray) -> list[int]:
+    def _unit_rows(self, chars: np.ndarray) -> np.ndarray:
         """Rows of the unit table for units ``(n, 50)`` (int16).
 
         A token vector depends only on its unit's characters, so each distinct unit is encoded
@@ -136,7 +142,9 @@ class StreamingBiLM:
         cost per call is milliseconds).  New units are encoded together, at least two rows at
         a time (see :mod:`elmo.rowmajor`); the table is emptied when it reaches ``max_units``.
         """
-        keys = [row.tobytes() for row in chars]
+        # each row's bytes, made in one call (a row at a time took half of joining's time)
+        chars = np.ascontiguousarray(chars)
+        keys = chars.view(np.dtype((np.void, chars.shape[1] * chars.itemsize))).ravel().tolist()
         new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
         if len(self._unit_index) + len(new) > self.max_units:
             self._unit_index, self._unit_table = {}, self._unit_table[:0]
@@ -149,7 +157,8 @@ class StreamingBiLM:
             first = len(self._unit_table)
             self._unit_table = torch.cat([self._unit_table, vectors])
             self._unit_index.update((key, first + j) for j, key in enumerate(new))
-        return [self._unit_index[key] for key in keys]
+        index = self._unit_index
+        return np.fromiter((index[key] for key in keys), dtype=np.int64, count=len(keys))
 
     @torch.no_grad()
     def advance(self) -> list[tuple[Hashable, np.ndarray]]:
@@ -165,7 +174,44 @@ class StreamingBiLM:
         steps = [min(span, row.length - row.done) if row.length else 1 for row in rows]
         span = max(steps)
         lengths = torch.tensor(steps)  # (R,)
-        indices = self._block_indices(span)
+        indices, inside = self._block_indices(span)
+        sizes = (inside.sum(0) if self._kernels else lengths[:0]).tolist()  # rows per step
+        if sizes and sizes[-1] >= 2:
+            self._run_packed(indices, inside, torch.tensor(sizes))
+        else:
+            self._run_padded(indices, lengths)
+        finished = []
+        for row, count in zip(rows, steps, strict=True):
+            row.done += count
+            if row.length and row.done == row.length:
+                finished.append(row)
+        results = [(row.key, self._result(row)) for row in finished]
+        if finished:
+            self._remove({id(row) for row in finished})
+        return results
+
+    def _run_packed(
+        self, indices: tuple[torch.Tensor, torch.Tensor], inside: torch.Tensor, sizes: torch.Tensor
+    ) -> None:
+        """A block of every layer in PyTorch's step loop (:meth:`elmo.cells.Cell.block_kernel`),
+        reading and writing the arena packed: at step ``j`` the first ``sizes[j]`` rows.  The
+        same products as :meth:`_run_padded`, without padding the block and packing it again."""
+        for d, stack in enumerate(self._stacks):
+            index = indices[d].t()[inside.t()]  # (N,) arena rows, time-major packed
+            x = self._tokens[index]  # (N, D)
+            for k, layer in enumerate(stack.layers):
+                out, self._states[d][k] = layer.cell.block_kernel(
+                    x, sizes, self._states[d][k], self._weights[d][k]
+                )  # (N, D)
+                if k > 0 and stack.residual:
+                    out = out + x
+                self._outputs[d][k][index] = out
+                x = out
+
+    def _run_padded(
+        self, indices: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor
+    ) -> None:
+        """A block of every layer through the step loop, rows padded to the block's span."""
         for d, stack in enumerate(self._stacks):
             index = indices[d]  # (R, S) arena rows, the dump past a row's end
             x = self._tokens[index]  # (R, S, D)
@@ -180,28 +226,23 @@ class StreamingBiLM:
                     out = out + x
                 self._outputs[d][k][index] = out
                 x = out
-        finished = []
-        for row, count in zip(rows, steps, strict=True):
-            row.done += count
-            if row.length and row.done == row.length:
-                finished.append(row)
-        results = [(row.key, self._result(row)) for row in finished]
-        if finished:
-            self._remove({id(row) for row in finished})
-        return results
 
-    def _block_indices(self, span: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _block_indices(
+        self, span: int
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``
-        steps (counted from the sentence's end backward), the dump where its sentence ended."""
+        steps (counted from the sentence's end backward), the dump where its sentence ended;
+        and which of those steps lie inside their sentences."""
         rows = self._rows
         offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
         length = torch.tensor([row.length for row in rows])[:, None]
         step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)
         inside = step < length  # a filler row (length 0) reads and writes only the dump
-        return tuple(
+        indices = tuple(
             torch.where(inside, offset + position, self._capacity)
             for position in (step, length - 1 - step)
-        )  # type: ignore[return-value]
+        )
+        return indices, inside  # type: ignore[return-value]
 
     def _result(self, row: _Row) -> np.ndarray:
         """``[L, n, 2D]`` of a finished row, its boundaries left out."""
