@@ -181,3 +181,36 @@ def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
     receive = lambda wait: inbox.pop(0) if inbox else []  # noqa: E731
     serve_stream(embedder.model, receive, sent.append, None, engine)  # one block finishes it
     assert [key for m in sent if m[0] == "done" for key, _ in m[1]] == [7]
+
+
+@pytest.mark.parametrize("ending", ["stop", "closed pipe"])
+def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedder, ending):
+    from multiprocessing import Pipe
+
+    from service.inference import _stream_in_child
+    from service.streaming import make_engine
+
+    prepared = embedder.prepare(random_sentences(6, 10, seed=31))
+    server, child = Pipe()
+    runner = threading.Thread(
+        target=_stream_in_child, args=(child, embedder, make_engine(embedder.model))
+    )
+    runner.start()
+    try:
+        for i, sentence in enumerate(prepared):  # one message each, as the server sends them
+            server.send(("add", [(i, sentence.char_ids.numpy())]))
+        done = {}
+        while len(done) < len(prepared):
+            assert server.poll(60), "nothing came back"
+            kind, results, seconds = server.recv()
+            assert kind == "done" and seconds >= 0
+            done.update(results)
+    finally:
+        if ending == "stop":
+            server.send(("stop", None))
+        else:
+            server.close()
+        runner.join(30)
+    assert not runner.is_alive()
+    for i, sentence in enumerate(prepared):
+        np.testing.assert_array_equal(done[i], embedder.embed_prepared([sentence])[0])
