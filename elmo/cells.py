@@ -221,8 +221,9 @@ class Cell(nn.Module):
         self, data: torch.Tensor, sizes: torch.Tensor, state: State, weights: LoopWeights
     ) -> tuple[torch.Tensor, State]:
         """A block of steps in PyTorch's step loop (C++), which :meth:`loop` runs on a CPU
-        without gradients: the same operations as its own steps, without Python's ~2 us per
-        operation (a dozen per step; 6-10% of the default model's time at 32-64 rows).
+        without gradients: the same operations as its own steps, without Python's ~2 us for
+        each of a dozen operations per step (a block of 8 steps of the default model at 32 rows
+        ran 7-10% faster; the whole Embedder, whose own overheads are larger, within noise).
 
         ``data`` holds the inputs packed time-major, ``(sum(sizes), Din)``: at step ``j`` the
         first ``sizes[j]`` rows (``sizes`` int64 on the CPU, non-increasing, all >= 2; rows

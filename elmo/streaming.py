@@ -171,13 +171,15 @@ class StreamingBiLM:
             return []
         rows = self._rows
         span = max(self.min_block_steps, self.block_rows // len(rows))
-        steps = [min(span, row.length - row.done) if row.length else 1 for row in rows]
+        steps = [min(span, row.length - row.done) for row in rows if row.length]
+        steps += [max(steps)] * (len(rows) - len(steps))  # a filler row (last) keeps pace
         span = max(steps)
         lengths = torch.tensor(steps)  # (R,)
-        indices, inside = self._block_indices(span)
-        sizes = (inside.sum(0) if self._kernels else lengths[:0]).tolist()  # rows per step
+        indices = self._block_indices(span)
+        runs = torch.arange(span) < lengths[:, None]  # (R, S)
+        sizes = runs.sum(0).tolist() if self._kernels else []  # rows at each step
         if sizes and sizes[-1] >= 2:
-            self._run_packed(indices, inside, torch.tensor(sizes))
+            self._run_packed(indices, runs, torch.tensor(sizes))
         else:
             self._run_padded(indices, lengths)
         finished = []
@@ -191,13 +193,13 @@ class StreamingBiLM:
         return results
 
     def _run_packed(
-        self, indices: tuple[torch.Tensor, torch.Tensor], inside: torch.Tensor, sizes: torch.Tensor
+        self, indices: tuple[torch.Tensor, torch.Tensor], runs: torch.Tensor, sizes: torch.Tensor
     ) -> None:
         """A block of every layer in PyTorch's step loop (:meth:`elmo.cells.Cell.block_kernel`),
         reading and writing the arena packed: at step ``j`` the first ``sizes[j]`` rows.  The
         same products as :meth:`_run_padded`, without padding the block and packing it again."""
         for d, stack in enumerate(self._stacks):
-            index = indices[d].t()[inside.t()]  # (N,) arena rows, time-major packed
+            index = indices[d].t()[runs.t()]  # (N,) arena rows, time-major packed
             x = self._tokens[index]  # (N, D)
             for k, layer in enumerate(stack.layers):
                 out, self._states[d][k] = layer.cell.block_kernel(
@@ -227,22 +229,18 @@ class StreamingBiLM:
                 self._outputs[d][k][index] = out
                 x = out
 
-    def _block_indices(
-        self, span: int
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def _block_indices(self, span: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``
-        steps (counted from the sentence's end backward), the dump where its sentence ended;
-        and which of those steps lie inside their sentences."""
+        steps (counted from the sentence's end backward), the dump where its sentence ended."""
         rows = self._rows
         offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
         length = torch.tensor([row.length for row in rows])[:, None]
         step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)
         inside = step < length  # a filler row (length 0) reads and writes only the dump
-        indices = tuple(
+        return tuple(
             torch.where(inside, offset + position, self._capacity)
             for position in (step, length - 1 - step)
-        )
-        return indices, inside  # type: ignore[return-value]
+        )  # type: ignore[return-value]
 
     def _result(self, row: _Row) -> np.ndarray:
         """``[L, n, 2D]`` of a finished row, its boundaries left out."""
