@@ -157,8 +157,13 @@ class Cell(nn.Module):
             if t == end:  # the next block of steps
                 span = steps if block_rows is None else max(1, block_rows // rows)
                 first, end = t, t + span
-                if kernel and n >= 2:  # its steps with two rows or more (see elmo.rowmajor)
-                    sizes = [m for m in running[first:end] if m >= 2]  # a prefix
+                if kernel and rows >= 2:  # two rows or more in every product (elmo.rowmajor)
+                    if n >= 2:  # the steps that keep two rows or more; then a new block
+                        sizes = [m for m in running[first:end] if m >= 2]  # a prefix
+                        kept = None
+                    else:  # one row left: the extra row runs beside it, then gets its state back
+                        sizes = [2] * len(running[first:end])
+                        kept = tuple(s[1:] for s in state)
                     end = first + len(sizes)
                     block = x[:rows, first:end].transpose(0, 1)  # (S, rows, Din)
                     if sizes[-1] == rows:
@@ -166,10 +171,17 @@ class Cell(nn.Module):
                     else:  # (sum(sizes), Din)
                         data = torch.cat([block[j, :m] for j, m in enumerate(sizes)])
                     packed, state = self.block_kernel(data, torch.tensor(sizes), state, weights_)
-                    outputs.append(packed)  # (sum(sizes), D): the steps' rows, time-major
-                    if sizes[-1] < rows:
-                        finished.append(tuple(s[sizes[-1] :] for s in state))
-                        state = tuple(s[: sizes[-1]] for s in state)
+                    # (sum(sizes), D): the steps' rows, time-major
+                    if kept is not None:
+                        outputs.append(packed[0::2])  # the running row's, not the extra row's
+                        state = tuple(
+                            torch.cat([a[:1], b]) for a, b in zip(state, kept, strict=True)
+                        )
+                    else:
+                        outputs.append(packed)
+                        if sizes[-1] < rows:
+                            finished.append(tuple(s[sizes[-1] :] for s in state))
+                            state = tuple(s[: sizes[-1]] for s in state)
                     t = end
                     continue
                 block = x[:rows, first:end].transpose(0, 1)  # (<= span, rows, Din)

@@ -30,8 +30,11 @@ def test_a_row_gets_the_same_bits_from_the_block_kernel_and_from_python_steps(hi
         state = cell.initial_state(3, row)
         alone, (h_a, c_a) = cell(torch.cat([row, others[:1]]), torch.tensor([40, 3]), state[:2])
         among, (h_b, c_b) = cell(torch.cat([row, others]), torch.tensor([40, 40, 40]), state)
+        _, (h_c, c_c) = cell(others, torch.tensor([3, 3]), state[:2])
     assert torch.equal(alone[0], among[0])
     assert torch.equal(h_a[0], h_b[0]) and torch.equal(c_a[0], c_b[0])
+    # the short row ran beside the long one as its extra row, and kept its own final state
+    assert torch.equal(h_a[1], h_c[0]) and torch.equal(c_a[1], c_c[0])
 
 
 def test_the_block_kernel_runs_on_a_cpu_without_gradients_for_unclipped_lstms(monkeypatch):
