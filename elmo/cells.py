@@ -126,8 +126,8 @@ class Cell(nn.Module):
             on_device = _to(order, x.device)
             x, lengths = x[on_device], lengths[order]
             state = tuple(s[on_device] for s in state)
-        weights_ = weights or self.loop_weights()
-        w_ih_t, w_hh_t, w_hr_t = weights_  # (Din, G), (D, G), (H, D) or None
+        copies = weights or self.loop_weights()
+        w_ih_t, w_hh_t, w_hr_t = copies  # (Din, G), (D, G), (H, D) or None
         b_ih = self.input_bias()  # (G,)
         bias = None if self.additive else self.recurrent_bias()
         dtype_kept = not torch.is_autocast_enabled(x.device.type)
@@ -170,7 +170,7 @@ class Cell(nn.Module):
                         data = block.reshape(-1, block.shape[-1])  # (S * rows, Din)
                     else:  # (sum(sizes), Din)
                         data = torch.cat([block[j, :m] for j, m in enumerate(sizes)])
-                    packed, state = self.block_kernel(data, torch.tensor(sizes), state, weights_)
+                    packed, state = self.block_kernel(data, torch.tensor(sizes), state, copies)
                     # (sum(sizes), D): the steps' rows, time-major
                     if kept is not None:
                         outputs.append(packed[0::2])  # the running row's, not the extra row's

@@ -315,6 +315,10 @@ def _stream_in_child(conn: Connection, embedder: Embedder, engine: StreamingBiLM
                 conn.send(message)
             except OSError:  # the server is gone; the reader stops the loop
                 return
+            except Exception:  # never a silent hang: end this process, the server starts one
+                logger.exception("the model's process could not send a result; it stops")
+                inbox.put(("stop", None))
+                return
 
     def receive(wait: bool) -> list[tuple[str, object]]:
         messages = [inbox.get()] if wait else []

@@ -214,3 +214,27 @@ def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedde
     assert not runner.is_alive()
     for i, sentence in enumerate(prepared):
         np.testing.assert_array_equal(done[i], embedder.embed_prepared([sentence])[0])
+
+
+def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedder):
+    from multiprocessing import Pipe
+
+    from service.inference import _stream_in_child
+    from service.streaming import make_engine
+
+    class Unsendable:
+        def __init__(self, conn):
+            self.recv = conn.recv
+
+        def send(self, message):
+            raise TypeError("cannot pickle this result")
+
+    server, child = Pipe()
+    runner = threading.Thread(
+        target=_stream_in_child, args=(Unsendable(child), embedder, make_engine(embedder.model))
+    )
+    runner.start()
+    server.send(("add", [(0, embedder.prepare([["lost"]])[0].char_ids.numpy())]))
+    runner.join(60)
+    server.close()  # ends the child's reader thread
+    assert not runner.is_alive()  # the process would exit: the server restarts it
