@@ -176,10 +176,9 @@ class StreamingBiLM:
         span = max(steps)
         lengths = torch.tensor(steps)  # (R,)
         indices = self._block_indices(span)
-        runs = torch.arange(span) < lengths[:, None]  # (R, S)
-        sizes = runs.sum(0).tolist() if self._kernels else []  # rows at each step
-        if sizes and sizes[-1] >= 2:
-            self._run_packed(indices, runs, torch.tensor(sizes))
+        if self._kernels and sum(n == span for n in steps) >= 2:  # >= 2 rows at every step
+            runs = torch.arange(span) < lengths[:, None]  # (R, S)
+            self._run_packed(indices, runs, runs.sum(0))  # rows at each step, int64
         else:
             self._run_padded(indices, lengths)
         finished = []
