@@ -6,6 +6,7 @@ eval mode, no grad.  Prints one table row per configuration with the median of s
 
     python benchmarks/bench_bilm.py --threads 2 --repeats 5 --configs small
     python benchmarks/bench_bilm.py --model models/default --batch-size 16 32 64
+    python benchmarks/bench_bilm.py --threads 1 --clock cpu --no-kernel --batch-size 1 32
 
 With ``--model`` a sentencepiece bundle reads the words cut into its units, as the Embedder
 does; tokens/s still counts words.
@@ -75,20 +76,23 @@ def tokens_per_second(
     repeats: int,
     kernel: bool = False,
     units: SentencePieceUnits | None = None,
+    clock: str = "wall",
 ) -> float:
     """Words per second.  ``kernel``: run PyTorch's fused RNN kernel, which the library uses
-    only with gradients on a CPU (gradients stay off here: no parameter requires one)."""
+    only with gradients on a CPU (gradients stay off here: no parameter requires one).
+    ``clock``: ``wall`` or ``cpu`` (this process's CPU time: steadier on a shared machine)."""
     batches = char_id_batches(data, batch, units)
     n_tokens = sum(len(s) for s in data)
+    timer = time.perf_counter if clock == "wall" else time.process_time
     timings = []
     model.requires_grad_(False)
     with torch.enable_grad() if kernel else torch.inference_mode():
         model(batches[0])  # warm-up
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = timer()
             for char_ids in batches:
                 model(char_ids)
-            timings.append(time.perf_counter() - start)
+            timings.append(timer() - start)
     return n_tokens / statistics.median(timings)
 
 
@@ -103,22 +107,31 @@ def main() -> None:
         "--batch-size", type=int, nargs="+", default=[32], help="sentences per batch"
     )
     parser.add_argument("--model", help="a bundle (e.g. models/default) instead of --configs")
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="wall time or process CPU time"
+    )
+    parser.add_argument(
+        "--no-kernel", action="store_true", help="only the library's path, not PyTorch's kernel"
+    )
     args = parser.parse_args()
+    kernels = (False,) if args.no_kernel else (False, True)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     data = sentences(args.sentences, args.words, seed=0)
     print(
         f"torch {torch.__version__}, {args.threads} threads, {args.sentences} sentences × "
-        f"{args.words} words, median of {args.repeats}"
+        f"{args.words} words, median of {args.repeats}, {args.clock} clock"
     )
     print("| model | LSTM path | batch | tokens/s |")
     print("| --- | --- | ---: | ---: |")
     if args.model:
         model, units = load_model(args.model).eval(), load_tokenizer(args.model)
         for batch in args.batch_size:
-            for kernel in (False, True):
+            for kernel in kernels:
                 path = "PyTorch's fused kernel" if kernel else "loop (the library's CPU path)"
-                speed = tokens_per_second(model, data, batch, args.repeats, kernel, units)
+                speed = tokens_per_second(
+                    model, data, batch, args.repeats, kernel, units, args.clock
+                )
                 print(f"| {args.model} | {path} | {batch} | {speed:,.0f} |", flush=True)
         return
     for name in args.configs:
@@ -127,9 +140,13 @@ def main() -> None:
             (None, False, "loop, no clipping (the library's CPU path)"),
             (None, True, "PyTorch's fused kernel, no clipping"),
         ):
+            if kernel and args.no_kernel:
+                continue
             model = build(name, clip)
             for batch in args.batch_size:
-                speed = tokens_per_second(model, data, batch, args.repeats, kernel)
+                speed = tokens_per_second(
+                    model, data, batch, args.repeats, kernel, clock=args.clock
+                )
                 print(f"| {name} | {path} | {batch} | {speed:,.0f} |", flush=True)
 
 

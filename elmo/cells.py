@@ -3,11 +3,10 @@
 Every cell runs one direction over ``(B, T, Din)``; :mod:`elmo.recurrent` reverses sequences for
 the backward stack.  Two ways to run a cell, equal up to float rounding:
 
-- ``loop``: input projections a block of steps at a time in one matmul, then per step one matmul
-  by the recurrent weights plus pointwise math.  Needed for clipping and peepholes, and used for
-  feature extraction on a CPU (see :func:`_loop_is_better`).  There, an unclipped LSTM's blocks
-  run in PyTorch's own step loop (:meth:`Cell.block_kernel`), which does the same operations
-  in C++ and gives the same bits.
+- ``loop``: input projections a block of steps at a time, then per step one matmul by the
+  recurrent weights plus pointwise math.  Needed for clipping and peepholes, and used for
+  feature extraction on a CPU (see :func:`_loop_is_better`), where its products run in
+  fixed-size row tiles and its gate functions in whole SIMD blocks (:mod:`elmo.tiles`).
 - ``fused``: PyTorch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (cuDNN on GPU, oneDNN on CPU) over a
   packed batch, used whenever the cell's equations are exactly what that kernel computes.
 
@@ -19,7 +18,6 @@ GRU (r, z, n).
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
@@ -27,11 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from elmo.config import RecurrentConfig
 from elmo.fused_rnn import run_packed
-from elmo.rowmajor import row_major
-
-# PyTorch's CPU LSTM says once that oneDNN does not do projections; its own kernel, which the
-# block kernel means to run, does.
-warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+from elmo.tiles import addmm, addmm_, exact, row_major, sigmoid, step_matmul, step_rows, tanh
 
 __all__ = ["Cell", "build_cell"]
 
@@ -115,10 +109,11 @@ class Cell(nn.Module):
         weights: LoopWeights | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Step by step over rows sorted longest first, so that step ``t`` multiplies only the
-        rows still running (a prefix), as a packed sequence would.  At least two rows stay in
-        every product (see :mod:`elmo.rowmajor`); a finished row computed for that keeps its
-        state.  ``weights``: :meth:`loop_weights` made earlier, for a caller that runs a few
-        steps at a time with weights it knows to be unchanged (:mod:`elmo.streaming`)."""
+        rows still running (a prefix), as a packed sequence would.  On a CPU without gradients
+        every product runs in fixed-size row tiles and the gates' functions in whole SIMD
+        blocks (:mod:`elmo.tiles`), so a row gets the same bits in any batch.  ``weights``:
+        :meth:`loop_weights` made earlier, for a caller that runs a few steps at a time with
+        weights it knows to be unchanged (:mod:`elmo.streaming`)."""
         batch, steps = x.shape[0], x.shape[1]
         order = None
         if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
@@ -126,12 +121,10 @@ class Cell(nn.Module):
             on_device = _to(order, x.device)
             x, lengths = x[on_device], lengths[order]
             state = tuple(s[on_device] for s in state)
-        copies = weights or self.loop_weights()
-        w_ih_t, w_hh_t, w_hr_t = copies  # (Din, G), (D, G), (H, D) or None
+        w_ih_t, w_hh_t, w_hr_t = weights or self.loop_weights()  # (Din, G), (D, G), (H, D)
         b_ih = self.input_bias()  # (G,)
         bias = None if self.additive else self.recurrent_bias()
-        dtype_kept = not torch.is_autocast_enabled(x.device.type)
-        if not dtype_kept:
+        if torch.is_autocast_enabled(x.device.type):
             dtype = torch.get_autocast_dtype(x.device.type)
             x, w_ih_t, b_ih = x.to(dtype), w_ih_t.to(dtype), b_ih.to(dtype)
             w_hh_t = w_hh_t.to(dtype)
@@ -139,74 +132,37 @@ class Cell(nn.Module):
             bias = None if bias is None else bias.to(dtype)
         running = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(steps)[:, None]).sum(1)]
         running = [n for n in running if n > 0]  # rows that run step t, non-increasing
-        floor = min(2, batch)
         grad = torch.is_grad_enabled()
+        tiled = exact(x)
+        rows = step_rows(w_hh_t) if tiled else None  # None: the steps multiply plainly
         block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
-        # PyTorch's own step loop runs whole blocks where it computes what the steps below do
-        kernel = not grad and block_rows is not None and dtype_kept and self.has_block_kernel()
-        outputs = []  # per step (n_t, D), or a block's steps packed
+        outputs = []  # per step (n_t, D)
         finished: list[State] = []  # final states of rows that ended, the last rows first
         xp, first, end = x, 0, 0  # the input products of steps first .. end - 1
-        t = 0
-        while t < len(running):
-            n = running[t]
-            rows = max(n, floor)
-            if rows < state[0].shape[0]:
-                finished.append(tuple(s[rows:] for s in state))
-                state = tuple(s[:rows] for s in state)
+        for t, n in enumerate(running):
+            if n < state[0].shape[0]:
+                finished.append(tuple(s[n:] for s in state))
+                state = tuple(s[:n] for s in state)
             if t == end:  # the next block of steps
-                span = steps if block_rows is None else max(1, block_rows // rows)
+                span = steps if block_rows is None else max(1, block_rows // n)
                 first, end = t, t + span
-                if kernel and rows >= 2:  # two rows or more in every product (elmo.rowmajor)
-                    if n >= 2:  # the steps that keep two rows or more; then a new block
-                        sizes = [m for m in running[first:end] if m >= 2]  # a prefix
-                        kept = None
-                    else:  # one row left: the extra row runs beside it, then gets its state back
-                        sizes = [2] * len(running[first:end])
-                        kept = tuple(s[1:] for s in state)
-                    end = first + len(sizes)
-                    block = x[:rows, first:end].transpose(0, 1)  # (S, rows, Din)
-                    if sizes[-1] == rows:
-                        data = block.reshape(-1, block.shape[-1])  # (S * rows, Din)
-                    else:  # (sum(sizes), Din)
-                        data = torch.cat([block[j, :m] for j, m in enumerate(sizes)])
-                    packed, state = self.block_kernel(data, torch.tensor(sizes), state, copies)
-                    # (sum(sizes), D): the steps' rows, time-major
-                    if kept is not None:
-                        outputs.append(packed[0::2])  # the running row's, not the extra row's
-                        state = tuple(
-                            torch.cat([a[:1], b]) for a, b in zip(state, kept, strict=True)
-                        )
-                    else:
-                        outputs.append(packed)
-                        if sizes[-1] < rows:
-                            finished.append(tuple(s[sizes[-1] :] for s in state))
-                            state = tuple(s[: sizes[-1]] for s in state)
-                    t = end
-                    continue
-                block = x[:rows, first:end].transpose(0, 1)  # (<= span, rows, Din)
-                xp = torch.addmm(b_ih, block.reshape(-1, block.shape[-1]), w_ih_t)
-                xp = xp.view(block.shape[0], rows, -1)  # (<= span, rows, G)
-            # Time-major, so that a step's rows are one contiguous (rows, G) piece: read from
-            # a (rows, span, G) block they lie a power of two apart and thrash the cache.
-            x_t = xp[t - first, :rows]  # (rows, G)
-            if bias is None:
-                if grad:
-                    pre = torch.addmm(x_t, state[0], w_hh_t)
-                elif kernel:  # as the kernel adds them, so that both give the same bits
-                    pre = torch.mm(state[0], w_hh_t).add_(x_t)
-                else:  # accumulate into the block: its step t is not read again
-                    pre = x_t.addmm_(state[0], w_hh_t)
-                new_state = self.step(pre, None, state, w_hr_t)
-            else:
-                new_state = self.step(x_t, torch.addmm(bias, state[0], w_hh_t), state, w_hr_t)
-            if n < rows:  # the extra row has ended: it keeps its state
-                new_state = tuple(
-                    torch.cat([a[:n], b[n:]]) for a, b in zip(new_state, state, strict=True)
-                )
-            outputs.append(new_state[0] if n == rows else new_state[0][:n])
-            state = new_state
-            t += 1
+                block = x[:n, first:end].transpose(0, 1)  # (<= span, n, Din)
+                flat = block.reshape(-1, block.shape[-1])
+                xp = addmm(b_ih, flat, w_ih_t) if tiled else torch.addmm(b_ih, flat, w_ih_t)
+                xp = xp.view(block.shape[0], n, -1)  # (<= span, n, G)
+            # Time-major, so that a step's rows are one contiguous (n, G) piece: read from
+            # a (n, span, G) block they lie a power of two apart and thrash the cache.
+            x_t = xp[t - first, :n]  # (n, G)
+            h = state[0]  # (n, D)
+            if bias is not None:
+                hp = torch.addmm(bias, h, w_hh_t) if rows is None else addmm(bias, h, w_hh_t, rows)
+                state = self.step(x_t, hp, state, w_hr_t)
+            elif grad:
+                state = self.step(torch.addmm(x_t, h, w_hh_t), None, state, w_hr_t)
+            else:  # accumulate into the block: its step t is not read again
+                pre = x_t.addmm_(h, w_hh_t) if rows is None else addmm_(x_t, h, w_hh_t, rows)
+                state = self.step(pre, None, state, w_hr_t)
+            outputs.append(state[0])
         finished.append(state)
         final = tuple(torch.cat(parts) for parts in zip(*reversed(finished), strict=True))
         if outputs:
@@ -223,25 +179,6 @@ class Cell(nn.Module):
     def fused(
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError
-
-    def has_block_kernel(self) -> bool:
-        """Whether :meth:`block_kernel` computes this cell's steps."""
-        return False
-
-    def block_kernel(
-        self, data: torch.Tensor, sizes: torch.Tensor, state: State, weights: LoopWeights
-    ) -> tuple[torch.Tensor, State]:
-        """A block of steps in PyTorch's step loop (C++), which :meth:`loop` runs on a CPU
-        without gradients: the same operations as its own steps, without Python's ~2 us for
-        each of a dozen operations per step (a block of 8 steps of the default model at 32 rows
-        ran 7-10% faster; the whole Embedder, whose own overheads are larger, within noise).
-
-        ``data`` holds the inputs packed time-major, ``(sum(sizes), Din)``: at step ``j`` the
-        first ``sizes[j]`` rows (``sizes`` int64 on the CPU, non-increasing, all >= 2; rows
-        sorted by length).  Returns the outputs packed the same way, ``(sum(sizes), D)``, and
-        every row's state after its own last step.
-        """
         raise NotImplementedError
 
     def loop_weights(self) -> LoopWeights:
@@ -266,11 +203,10 @@ def _to(index: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _loop_is_better(x: torch.Tensor) -> bool:
-    """On a CPU without gradients (feature extraction) the loop beats PyTorch's kernel: it
-    multiplies from row-major weights (see :mod:`elmo.rowmajor`), which is faster for batches
-    of up to ~64 sentences and gives every sentence the same vectors whatever its batch; the
-    kernel's products change with the number of rows still running at each step."""
-    return x.device.type == "cpu" and not torch.is_grad_enabled()
+    """On a CPU without gradients (feature extraction) the loop runs instead of PyTorch's
+    kernel: it gives every sentence the same vectors whatever its batch (:mod:`elmo.tiles`),
+    while the kernel's products change with the number of rows still running at each step."""
+    return exact(x)
 
 
 def _uniform_(params: list[nn.Parameter], hidden_size: int) -> None:
@@ -287,10 +223,10 @@ def _lstm_output(
     o: torch.Tensor, c: torch.Tensor, w_hr_t: torch.Tensor | None, proj_clip: float | None
 ) -> torch.Tensor:
     """``h = o * tanh(c)`` (B, H), projected to (B, D) and clipped when the cell projects."""
-    h = o * torch.tanh(c)
+    h = o * tanh(c)
     if w_hr_t is None:
         return h
-    return _clip(h @ w_hr_t, proj_clip)  # (B, H) @ (H, D)
+    return _clip(step_matmul(h, w_hr_t), proj_clip)  # (B, H) @ (H, D)
 
 
 class LSTMPCell(Cell):
@@ -337,41 +273,12 @@ class LSTMPCell(Cell):
     ) -> State:
         c = state[1]  # (B, H)
         i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
-        c = _clip(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g), self.cell_clip)
-        return _lstm_output(torch.sigmoid(o), c, w_hr_t, self.proj_clip), c
+        c = _clip(sigmoid(f) * c + sigmoid(i) * tanh(g), self.cell_clip)
+        return _lstm_output(sigmoid(o), c, w_hr_t, self.proj_clip), c
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         h, c = state
         out, (h_n, c_n) = run_packed(self.rnn, x, lengths, (h.unsqueeze(0), c.unsqueeze(0)))
-        return out, (h_n[0], c_n[0])
-
-    def has_block_kernel(self) -> bool:
-        return self.can_fuse()
-
-    def block_kernel(
-        self, data: torch.Tensor, sizes: torch.Tensor, state: State, weights: LoopWeights
-    ) -> tuple[torch.Tensor, State]:
-        # PyTorch's LSTM multiplies by ``weight.t()``: handing it the transposes of the
-        # row-major copies makes those products row-major (see elmo.rowmajor).  Its steps are
-        # ours: input products with both biases in one block product, then per step
-        # ``(h @ W_hh^T + 0) + xp`` and the same gate and projection math.
-        w_ih_t, w_hh_t, w_hr_t = weights
-        bias = self.input_bias()
-        params = [w_ih_t.t(), w_hh_t.t(), bias, torch.zeros_like(bias)]
-        if w_hr_t is not None:
-            params.append(w_hr_t.t())
-        h, c = state
-        out, h_n, c_n = torch.lstm(
-            data,
-            sizes,
-            (h.unsqueeze(0), c.unsqueeze(0)),
-            params,
-            True,  # biases
-            1,  # layers
-            0.0,  # dropout
-            False,  # training
-            False,  # bidirectional
-        )
         return out, (h_n[0], c_n[0])
 
 
@@ -431,9 +338,9 @@ class PeepholeLSTMCell(OwnWeightsLSTM):
         c = state[1]
         i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
         w_i, w_f, w_o = self.peephole
-        c = torch.sigmoid(f + w_f * c) * c + torch.sigmoid(i + w_i * c) * torch.tanh(g)
+        c = sigmoid(f + w_f * c) * c + sigmoid(i + w_i * c) * tanh(g)
         c = _clip(c, self.cell_clip)
-        return _lstm_output(torch.sigmoid(o + w_o * c), c, w_hr_t, self.proj_clip), c
+        return _lstm_output(sigmoid(o + w_o * c), c, w_hr_t, self.proj_clip), c
 
 
 class CIFGCell(OwnWeightsLSTM):
@@ -450,9 +357,9 @@ class CIFGCell(OwnWeightsLSTM):
     ) -> State:
         c = state[1]
         f, g, o = xp.chunk(3, dim=1)  # (B, H) each
-        forget = torch.sigmoid(f)
-        c = _clip(forget * c + (1 - forget) * torch.tanh(g), self.cell_clip)
-        return _lstm_output(torch.sigmoid(o), c, w_hr_t, self.proj_clip), c
+        forget = sigmoid(f)
+        c = _clip(forget * c + (1 - forget) * tanh(g), self.cell_clip)
+        return _lstm_output(sigmoid(o), c, w_hr_t, self.proj_clip), c
 
 
 class FusedCell(Cell):
@@ -502,9 +409,9 @@ class GRUCell(FusedCell):
         (h,) = state
         x_r, x_z, x_n = xp.chunk(3, dim=1)
         h_r, h_z, h_n = hp.chunk(3, dim=1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
+        r = sigmoid(x_r + h_r)
+        z = sigmoid(x_z + h_z)
+        n = tanh(x_n + r * h_n)
         return ((1 - z) * n + z * h,)
 
 
@@ -518,7 +425,7 @@ class ElmanCell(FusedCell):
         state: State,
         w_hr_t: torch.Tensor | None,
     ) -> State:
-        return (torch.tanh(xp),)
+        return (tanh(xp),)
 
 
 def build_cell(input_size: int, config: RecurrentConfig) -> Cell:

@@ -21,6 +21,7 @@ from torch.nn import functional
 
 from elmo.chars import MAX_CHARS, PADDING_CHAR_ID
 from elmo.config import CharCNNConfig
+from elmo.tiles import addmm, exact, tanh
 
 __all__ = ["CharCNN"]
 
@@ -45,7 +46,7 @@ class CharCNN(nn.Module):
         self.widest = max(width for width, _ in config.filters)
         widths = [width for width, count in config.filters for _ in range(count)]
         self.register_buffer("filter_widths", torch.tensor(widths), persistent=False)  # (F,)
-        self.activation = torch.relu if config.activation == "relu" else torch.tanh
+        self.activation = torch.relu if config.activation == "relu" else tanh
 
     def _bank(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All kernels zero-padded to the widest: weight (E·w_max, F), bias (F,).
@@ -91,7 +92,7 @@ class CharCNN(nn.Module):
         for lo in range(0, char_ids.shape[0], chunk):
             chars = self.char_embedding(char_ids[lo : lo + chunk, :span]).transpose(1, 2)
             windows = chars.unfold(2, self.widest, 1).transpose(1, 2)  # (n, starts, E, w_max)
-            scores = windows.flatten(2) @ weight  # (n, starts, F)
+            scores = self._scores(windows.flatten(2), weight)  # (n, starts, F)
             if outside is not None:
                 scores = scores.masked_fill(outside, float("-inf"))
             pieces.append(scores.amax(dim=1))  # (n, F)
@@ -99,10 +100,20 @@ class CharCNN(nn.Module):
         if with_pad_window:
             pad = self.char_embedding.weight[PADDING_CHAR_ID]  # (E,)
             # value of a window wholly in padding, per filter, without bias: (F,).  Two equal
-            # rows, because a one-row product rounds differently from the window scores above,
-            # and a window of padding inside a word's scores must not beat it by a rounding.
-            window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, -1)  # (1, E * w_max)
-            pad_window = (window.expand(2, -1).contiguous() @ weight)[:1]  # (1, F)
+            # rows, because outside the tiles a one-row product rounds differently from the
+            # window scores above, and a window of padding inside a word's scores must not
+            # beat it by a rounding.
+            window = pad.unsqueeze(-1).expand(-1, self.widest).reshape(1, 1, -1)  # (1, 1, E·w)
+            pad_window = self._scores(window.expand(1, 2, -1), weight)[0, :1]  # (1, F)
             pooled = torch.maximum(pooled, pad_window)
         # the bias joins after the max: fl(x + b) is monotonic in x, so this is exact
         return self.activation(pooled + bias)  # (N, F)
+
+    @staticmethod
+    def _scores(windows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``(n, starts, K) @ (K, F)``; on a CPU without gradients in fixed-size row tiles, so
+        that a window's score does not depend on how many windows the batch has."""
+        if not exact(windows):
+            return windows @ weight
+        flat = windows.reshape(-1, windows.shape[-1])  # (n * starts, K)
+        return addmm(None, flat, weight).view(*windows.shape[:-1], weight.shape[1])

@@ -241,20 +241,12 @@ class Embedder:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             rows = [sequences[i] for i in chunk]
-            if len(rows) == 1:
-                # A one-row matrix product takes another kernel path (matrix-vector) than a
-                # batch does, and rounds differently (up to ~1e-4 after a clipped LSTM): a
-                # one-unit filler row keeps a sentence alone identical to it in any batch.
-                rows.append(_FILLER_ROW)
             char_ids = pad_sequence(rows, batch_first=True)  # (b, T, 50)
             with torch.inference_mode():
                 layers = self.model(char_ids.to(self.device)).layers.float().cpu().numpy()
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)
         return results  # type: ignore[return-value]
-
-
-_FILLER_ROW = sentence_char_ids(["."])
 
 
 def _pool(vectors: np.ndarray, sizes: list[int], pooling: str) -> np.ndarray:

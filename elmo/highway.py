@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from elmo.rowmajor import linear
+from elmo.tiles import linear, sigmoid
 
 __all__ = ["Highway"]
 
@@ -32,6 +32,6 @@ class Highway(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             transform, gate = linear(x, layer.weight, layer.bias).chunk(2, dim=-1)  # each (..., F)
-            g = torch.sigmoid(gate)
+            g = sigmoid(gate)
             x = g * torch.relu(transform) + (1 - g) * x
         return x

@@ -16,7 +16,7 @@ from torch import nn
 
 from elmo.cells import Cell, State, build_cell
 from elmo.config import RecurrentConfig
-from elmo.rowmajor import linear
+from elmo.tiles import linear
 
 __all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
 

@@ -11,10 +11,10 @@ running at the next block boundary instead of waiting for a whole batch to end.
 Time runs in blocks of a few steps: in each block every layer of each direction runs those steps
 for every row (:meth:`elmo.cells.Cell.loop`, what a layer runs on a CPU without gradients),
 carrying its states to the next block.  Between blocks, finished sentences
-leave and new ones join.  The loop computes each row the same way in any batch, and a state
-carried across blocks is the state a whole-sentence run reaches, so a sentence's vectors are
-bit-identical to :class:`elmo.Embedder`'s whatever else runs beside it (a filler row keeps two
-rows in every product while one sentence runs alone; see :mod:`elmo.rowmajor`).
+leave and new ones join.  The loop computes each row the same way in any batch
+(:mod:`elmo.tiles`), and a state carried across blocks is the state a whole-sentence run
+reaches, so a sentence's vectors are bit-identical to :class:`elmo.Embedder`'s whatever else
+runs beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from elmo.bilm import BiLM
 from elmo.cells import State
 from elmo.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
 from elmo.errors import InvalidInputError
-from elmo.rowmajor import linear
+from elmo.tiles import linear
 
 __all__ = ["StreamingBiLM"]
 
@@ -40,7 +40,7 @@ _EOS = np.array([EOS_CHAR_IDS], dtype=np.int16)
 @dataclass(eq=False)
 class _Row:
     key: Hashable
-    length: int  # units with the boundaries; 0 for the filler row
+    length: int  # units with the boundaries
     offset: int = 0  # of its first unit in the arena
     done: int = 0  # steps run
 
@@ -81,12 +81,6 @@ class StreamingBiLM:
         self._stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
         with torch.no_grad():  # row-major copies, made once: a block runs only a few steps
             self._weights = [[la.cell.loop_weights() for la in st.layers] for st in self._stacks]
-        # every layer runs in PyTorch's step loop, reading the arena packed (see _run_packed)
-        self._kernels = all(
-            la.cell.has_block_kernel() and la.output_projection is None
-            for st in self._stacks
-            for la in st.layers
-        )
         self._rows: list[_Row] = []
         self._joining: list[_Row] = []  # added since the last block
         self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each
@@ -103,7 +97,7 @@ class StreamingBiLM:
 
     def keys(self) -> list[Hashable]:
         """Keys of the sentences running or about to join."""
-        return [row.key for row in self._rows + self._joining if row.length]
+        return [row.key for row in self._rows + self._joining]
 
     @torch.no_grad()
     def add(self, sentences: Sequence[tuple[Hashable, torch.Tensor]]) -> None:
@@ -139,8 +133,8 @@ class StreamingBiLM:
 
         A token vector depends only on its unit's characters, so each distinct unit is encoded
         once and kept: a sentence then joins without running the token encoder (whose fixed
-        cost per call is milliseconds).  New units are encoded together, at least two rows at
-        a time (see :mod:`elmo.rowmajor`); the table is emptied when it reaches ``max_units``.
+        cost per call is milliseconds).  New units are encoded together; the table is emptied
+        when it reaches ``max_units``.
         """
         # each row's bytes, made in one call (a row at a time took half of joining's time)
         chars = np.ascontiguousarray(chars)
@@ -151,9 +145,7 @@ class StreamingBiLM:
             new = dict(zip(keys, range(len(keys)), strict=True))
         if new:
             rows = torch.from_numpy(chars[list(new.values())]).long()  # (m, 50)
-            if len(rows) == 1:
-                rows = torch.cat([rows, torch.from_numpy(_EOS).long()])
-            vectors = self.model.token_encoder.encode_units(rows)[: len(new)]  # (m, D)
+            vectors = self.model.token_encoder.encode_units(rows)  # (m, D)
             first = len(self._unit_table)
             self._unit_table = torch.cat([self._unit_table, vectors])
             self._unit_index.update((key, first + j) for j, key in enumerate(new))
@@ -166,52 +158,23 @@ class StreamingBiLM:
         if self._joining:  # placed once per block, however many calls to add came before
             self._place(self._joining)
             self._joining = []
-            self._fit_filler()
         if not self._rows:
             return []
         rows = self._rows
         span = max(self.min_block_steps, self.block_rows // len(rows))
-        steps = [min(span, row.length - row.done) for row in rows if row.length]
-        steps += [max(steps)] * (len(rows) - len(steps))  # a filler row (last) keeps pace
-        span = max(steps)
-        lengths = torch.tensor(steps)  # (R,)
-        indices = self._block_indices(span)
-        if self._kernels and sum(n == span for n in steps) >= 2:  # >= 2 rows at every step
-            runs = torch.arange(span) < lengths[:, None]  # (R, S)
-            self._run_packed(indices, runs, runs.sum(0))  # rows at each step, int64
-        else:
-            self._run_padded(indices, lengths)
+        steps = [min(span, row.length - row.done) for row in rows]
+        self._run(self._block_indices(max(steps)), torch.tensor(steps))
         finished = []
         for row, count in zip(rows, steps, strict=True):
             row.done += count
-            if row.length and row.done == row.length:
+            if row.done == row.length:
                 finished.append(row)
         results = [(row.key, self._result(row)) for row in finished]
         if finished:
             self._remove({id(row) for row in finished})
         return results
 
-    def _run_packed(
-        self, indices: tuple[torch.Tensor, torch.Tensor], runs: torch.Tensor, sizes: torch.Tensor
-    ) -> None:
-        """A block of every layer in PyTorch's step loop (:meth:`elmo.cells.Cell.block_kernel`),
-        reading and writing the arena packed: at step ``j`` the first ``sizes[j]`` rows.  The
-        same products as :meth:`_run_padded`, without padding the block and packing it again."""
-        for d, stack in enumerate(self._stacks):
-            index = indices[d].t()[runs.t()]  # (N,) arena rows, time-major packed
-            x = self._tokens[index]  # (N, D)
-            for k, layer in enumerate(stack.layers):
-                out, self._states[d][k] = layer.cell.block_kernel(
-                    x, sizes, self._states[d][k], self._weights[d][k]
-                )  # (N, D)
-                if k > 0 and stack.residual:
-                    out = out + x
-                self._outputs[d][k][index] = out
-                x = out
-
-    def _run_padded(
-        self, indices: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor
-    ) -> None:
+    def _run(self, indices: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor) -> None:
         """A block of every layer through the step loop, rows padded to the block's span."""
         for d, stack in enumerate(self._stacks):
             index = indices[d]  # (R, S) arena rows, the dump past a row's end
@@ -235,7 +198,7 @@ class StreamingBiLM:
         offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
         length = torch.tensor([row.length for row in rows])[:, None]
         step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)
-        inside = step < length  # a filler row (length 0) reads and writes only the dump
+        inside = step < length
         return tuple(
             torch.where(inside, offset + position, self._capacity)
             for position in (step, length - 1 - step)
@@ -254,11 +217,9 @@ class StreamingBiLM:
 
     def _place(self, joining: list[_Row]) -> None:
         """Rows with zero states, placed so that the rows stay sorted by the steps they have
-        left (most first; the filler row last): the step loop then needs no sorting of its own."""
+        left (most first): the step loop then needs no sorting of its own."""
         rows = self._rows + joining
-        order = sorted(
-            range(len(rows)), key=lambda i: (not rows[i].length, rows[i].done - rows[i].length)
-        )
+        order = sorted(range(len(rows)), key=lambda i: rows[i].done - rows[i].length)
         self._rows = [rows[i] for i in order]
         index = torch.tensor(order)
         for d, stack in enumerate(self._stacks):
@@ -281,23 +242,13 @@ class StreamingBiLM:
             return
         index = torch.tensor(keep)
         self._states = [[tuple(s[index] for s in state) for state in d] for d in self._states]
-        self._fit_filler()
-
-    def _fit_filler(self) -> None:
-        """Keep two rows in every product: a filler row (last) while one sentence runs."""
-        real = len(self)
-        has_filler = bool(self._rows) and not self._rows[-1].length
-        if real == 1 and not has_filler:
-            self._place([_Row(key=None, length=0)])
-        elif real != 1 and has_filler:
-            self._remove({id(self._rows[-1])})
 
     def _reserve(self, units: int) -> None:
         """Room for ``units`` more arena rows: move the running sentences to the front, and
         grow the arena (doubling) when they and the newcomers would fill more than half."""
         if self._used + units <= self._capacity:
             return
-        live = [row for row in self._rows + self._joining if row.length]
+        live = self._rows + self._joining
         needed = sum(row.length for row in live) + units
         capacity = max(self._capacity, 1024)
         while capacity < 2 * needed:

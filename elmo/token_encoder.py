@@ -13,7 +13,7 @@ from torch import nn
 from elmo.char_cnn import CharCNN
 from elmo.config import CharCNNConfig
 from elmo.highway import Highway
-from elmo.rowmajor import linear
+from elmo.tiles import linear
 
 __all__ = ["TokenEncoder"]
 

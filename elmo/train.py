@@ -90,7 +90,24 @@ def train(
     output_dir: str | Path,
     command: str = "",
 ) -> TrainResult:
-    """Train (or resume, if ``output_dir`` holds checkpoints) and export the final bundle."""
+    """Train (or resume, if ``output_dir`` holds checkpoints) and export the final bundle.
+    Runs with ``run.threads`` torch threads and restores the caller's setting afterwards."""
+    threads = torch.get_num_threads()
+    if config.run.threads is not None:
+        torch.set_num_threads(config.run.threads)
+    try:
+        return _train(config, train_path, valid_path, output_dir, command)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    config: TrainConfig,
+    train_path: str | Path,
+    valid_path: str | Path | None,
+    output_dir: str | Path,
+    command: str,
+) -> TrainResult:
     output = Path(output_dir)
     ctx = _setup_distributed(config)
     data = prepare_data(config, train_path, valid_path, output, ctx.main, _barrier)
@@ -150,13 +167,13 @@ def _barrier() -> None:
 
 
 def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """A run resumes only with the config it started with (limits may change)."""
+    """A run resumes only with the config it started with (limits and threads may change)."""
 
     def comparable(document: dict[str, Any]) -> dict[str, Any]:
         run = {
             k: v
             for k, v in document["train"]["run"].items()
-            if k not in ("max_steps", "max_time_s")
+            if k not in ("max_steps", "max_time_s", "threads")
         }
         return {**document, "train": {**document["train"], "run": run}}
 
@@ -164,7 +181,8 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
         raise ConfigError(
             f"{path}: the checkpoint was made with another config, data or number of ranks; "
             "use the same config "
-            "and data (only run.max_steps and run.max_time_s may change) or another --output"
+            "and data (only run.max_steps, run.max_time_s and run.threads may change) "
+            "or another --output"
         )
 
 

@@ -98,9 +98,14 @@ class RunConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     valid_fraction: float = 0.01  # held out of --train when no --valid is given
+    # torch intra-op threads of each process (rank).  1: a CPU run is bit-reproducible, resumed
+    # or not (with more, MKL may split a product's sums differently from run to run), and one
+    # thread per process ran fastest on shared 2-core machines.  null: PyTorch's default.
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "run.max_steps must be >= 1")
+        require(self.threads is None or self.threads >= 1, "run.threads: null or >= 1")
         require(0 <= self.seed < 2**31, "run.seed must be in [0, 2**31)")
         require(self.max_time_s is None or self.max_time_s > 0, "run.max_time_s: null or > 0")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):

@@ -8,7 +8,7 @@ from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
 from elmo.errors import InvalidInputError
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
-from factories import ELMO_REFERENCE, FIXTURES, random_sentences, tiny_model
+from factories import ALL_CELLS, ELMO_REFERENCE, FIXTURES, random_sentences, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def test_returns_one_array_per_sentence_in_input_order(embedder):
         assert array.shape == (3, len(sentence), 32) and array.dtype == np.float32
     one_by_one = [embedder.embed_tokens([s])[0] for s in sentences]
     for batched, alone in zip(arrays, one_by_one, strict=True):
-        np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(batched, alone)
 
 
 def test_batch_size_does_not_change_results(embedder):
@@ -32,7 +32,7 @@ def test_batch_size_does_not_change_results(embedder):
     small = embedder.embed_tokens(sentences)
     large = Embedder(embedder.model, batch_size=64).embed_tokens(sentences)
     for a, b in zip(small, large, strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(a, b)
 
 
 def test_empty_batch_and_empty_sentences(embedder):
@@ -91,7 +91,7 @@ def test_concurrent_threads_get_the_same_vectors(embedder):
         t.join()
     for k, arrays in results.items():
         for got, want in zip(arrays, expected[k:] + expected[:k], strict=True):
-            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+            np.testing.assert_array_equal(got, want)
 
 
 def test_embedder_loads_a_saved_bundle(tmp_path):
@@ -165,7 +165,7 @@ def test_eight_threads_get_identical_typed_results(embedder):
     for got in results.values():
         for a, b in zip(got, expected, strict=True):
             assert a.tokens == b.tokens and a.offsets == b.offsets
-            np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
+            np.testing.assert_array_equal(a.vectors, b.vectors)
 
 
 def test_a_sentence_alone_is_identical_to_the_same_sentence_in_a_batch(embedder):
@@ -173,6 +173,18 @@ def test_a_sentence_alone_is_identical_to_the_same_sentence_in_a_batch(embedder)
     batched = Embedder(embedder.model, batch_size=64).embed_tokens(sentences)
     for sentence, in_batch in zip(sentences[:10], batched, strict=False):
         np.testing.assert_array_equal(embedder.embed_tokens([sentence])[0], in_batch)
+
+
+@pytest.mark.parametrize("cell", ALL_CELLS)
+def test_every_cell_type_gives_a_sentence_the_same_bits_in_any_batch(cell):
+    sentences = random_sentences(40, 25, seed=6)
+    model = tiny_model(cell, seed=2)
+    batched = Embedder(model, batch_size=40).embed_tokens(sentences)
+    in_threes = Embedder(model, batch_size=3).embed_tokens(sentences[::-1])[::-1]
+    for i in (0, 7, 39):
+        alone = Embedder(model).embed_tokens([sentences[i]])[0]
+        np.testing.assert_array_equal(alone, batched[i])
+        np.testing.assert_array_equal(alone, in_threes[i])
 
 
 def test_prepared_sentences_of_a_sentencepiece_model_give_embed_tokens_vectors(tmp_path):

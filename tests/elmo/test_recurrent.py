@@ -40,7 +40,8 @@ def test_fused_kernel_equals_step_loop(cell):
     )
     for a, b, c in pairs:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(c, b.detach(), rtol=0, atol=0)
+        # extraction multiplies in row tiles (elmo.tiles): the same steps, rounded apart
+        torch.testing.assert_close(c, b.detach(), rtol=1e-5, atol=1e-6)
         assert torch.count_nonzero(b[1, 2:]) == 0  # padding stays exactly 0
 
 

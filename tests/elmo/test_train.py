@@ -233,3 +233,30 @@ def test_an_encoded_corpus_without_its_tokenizer_is_refused(tmp_path):
     (key,) = [p for p in (run / "cache").iterdir()]
     with pytest.raises(ConfigError, match=r"is an encoded corpus: set tokenizer\.model"):
         train(load_train_config(TINY, []), key, None, tmp_path / "again")
+
+
+def test_two_runs_on_one_thread_are_bit_identical_and_the_callers_threads_come_back(tmp_path):
+    # Batches large enough for PyTorch and MKL to split work between threads if they had more
+    # than one; run.threads = 1 (the default) gives each run one.
+    settings = ["run.max_steps=6", "data.batch_tokens=4096", "model.dropout=0.1"]
+    config = load_train_config(TINY, settings)
+    assert config.run.threads == 1
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for name in ("a", "b"):
+            train(config, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path / name)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_a_run_resumes_with_another_thread_count(tmp_path):
+    settings = ["run.max_steps=2", "data.batch_tokens=512"]
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    more = load_train_config(TINY, [*settings, "run.max_steps=3", "run.threads=2"])
+    result = train(more, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    assert result.state.step == 3
