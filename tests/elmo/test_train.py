@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import elmo.train
 from elmo.cli import main
 from elmo.data import encode_corpus
 from elmo.embedder import Embedder
@@ -235,20 +236,30 @@ def test_an_encoded_corpus_without_its_tokenizer_is_refused(tmp_path):
         train(load_train_config(TINY, []), key, None, tmp_path / "again")
 
 
-def test_two_runs_on_one_thread_are_bit_identical_and_the_callers_threads_come_back(tmp_path):
-    # Batches large enough for PyTorch and MKL to split work between threads if they had more
-    # than one; run.threads = 1 (the default) gives each run one.
-    settings = ["run.max_steps=6", "data.batch_tokens=4096", "model.dropout=0.1"]
-    config = load_train_config(TINY, settings)
-    assert config.run.threads == 1
+def test_training_runs_on_run_threads_and_gives_the_caller_its_threads_back(tmp_path, monkeypatch):
+    # One thread (the default) is what makes CPU runs bit-reproducible by construction: no
+    # product or reduction is split between threads.
+    seen = []
+    run = elmo.train._Loop.run
+
+    def spy(self, started):
+        seen.append(torch.get_num_threads())
+        return run(self, started)
+
+    monkeypatch.setattr(elmo.train._Loop, "run", spy)
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        for name in ("a", "b"):
+        for threads, name in ((None, "a"), (None, "b"), (2, "c")):
+            settings = ["run.max_steps=6", "data.batch_tokens=2048", "model.dropout=0.1"]
+            if threads:
+                settings.append(f"run.threads={threads}")
+            config = load_train_config(TINY, settings)
             train(config, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path / name)
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+    assert seen == [1, 1, 2]
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     for key in a:
         assert torch.equal(a[key], b[key]), key
