@@ -136,13 +136,25 @@ class Cell(nn.Module):
         tiled = exact(x)
         rows = step_rows(w_hh_t) if tiled else None  # None: the steps multiply plainly
         block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
+        # On the tiled path every step runs whole tiles: rows past the running ones (zero
+        # inputs at first, their states never read) fill the last tile, so that no product
+        # pads anew.  ``padded(n)``: the rows a step of ``n`` running rows computes.
+        def padded(n: int) -> int:
+            return n if rows is None else -(-n // rows) * rows
+
+        if padded(batch) > batch:
+            extra = padded(batch) - batch
+            state = tuple(torch.cat([s, s.new_zeros(extra, s.shape[1])]) for s in state)
         outputs = []  # per step (n_t, D)
         finished: list[State] = []  # final states of rows that ended, the last rows first
+        live = batch  # rows of ``state`` that are still running
         xp, first, end = x, 0, 0  # the input products of steps first .. end - 1
+        whole: torch.Tensor | None = None
         for t, n in enumerate(running):
-            if n < state[0].shape[0]:
-                finished.append(tuple(s[n:] for s in state))
-                state = tuple(s[:n] for s in state)
+            if n < live:
+                finished.append(tuple(s[n:live] for s in state))
+                state = tuple(s[: padded(n)] for s in state)
+                live = n
             if t == end:  # the next block of steps
                 span = steps if block_rows is None else max(1, block_rows // n)
                 first, end = t, t + span
@@ -150,10 +162,16 @@ class Cell(nn.Module):
                 flat = block.reshape(-1, block.shape[-1])
                 xp = addmm(b_ih, flat, w_ih_t) if tiled else torch.addmm(b_ih, flat, w_ih_t)
                 xp = xp.view(block.shape[0], n, -1)  # (<= span, n, G)
+                whole = None  # a step's rows and those that fill its last tile, reused
             # Time-major, so that a step's rows are one contiguous (n, G) piece: read from
             # a (n, span, G) block they lie a power of two apart and thrash the cache.
             x_t = xp[t - first, :n]  # (n, G)
-            h = state[0]  # (n, D)
+            if padded(n) > n:
+                if whole is None:
+                    whole = xp.new_zeros(padded(n), xp.shape[2])
+                whole[:n] = x_t
+                x_t = whole[: padded(n)]
+            h = state[0]  # (n or its tiles' rows, D)
             if bias is not None:
                 hp = torch.addmm(bias, h, w_hh_t) if rows is None else addmm(bias, h, w_hh_t, rows)
                 state = self.step(x_t, hp, state, w_hr_t)
@@ -162,8 +180,8 @@ class Cell(nn.Module):
             else:  # accumulate into the block: its step t is not read again
                 pre = x_t.addmm_(h, w_hh_t) if rows is None else addmm_(x_t, h, w_hh_t, rows)
                 state = self.step(pre, None, state, w_hr_t)
-            outputs.append(state[0])
-        finished.append(state)
+            outputs.append(state[0] if padded(n) == n else state[0][:n])
+        finished.append(tuple(s[:live] for s in state))
         final = tuple(torch.cat(parts) for parts in zip(*reversed(finished), strict=True))
         if outputs:
             sizes = torch.tensor(running, dtype=torch.int64)
