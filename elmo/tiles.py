@@ -78,7 +78,7 @@ _PIECE = 16384
 
 def exact(x: torch.Tensor) -> bool:
     """Whether ``x``'s computation takes the batch-invariant path: a CPU without gradients."""
-    return x.device.type == "cpu" and not torch.is_grad_enabled()
+    return x.is_cpu and not torch.is_grad_enabled()
 
 
 def row_major(weight: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ def pointwise(fn: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     padded buffer first.
     """
     n = x.numel()
-    one_thread = torch.get_num_threads() == 1 or n <= _PIECE
+    one_thread = n <= _PIECE or torch.get_num_threads() == 1
     if one_thread and (
         (x.is_contiguous() and n % LANES == 0)
         or (x.dim() == 2 and x.stride(1) == 1 and x.shape[1] % LANES == 0)
