@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from elmo import tiles
 from elmo.bundle import save_bundle
 from elmo.embedder import Embedder
 from elmo.errors import InvalidInputError
@@ -204,3 +205,17 @@ def test_prepared_sentences_of_a_sentencepiece_model_give_embed_tokens_vectors(t
             np.testing.assert_array_equal(p.word_vectors(v, pooling), want)
     with pytest.raises(InvalidInputError, match="unit_pooling must be one of"):
         prepared[0].word_vectors(unit_vectors[0], "middle")
+
+
+def test_a_model_whose_step_weights_are_multiplied_plainly_stays_within_1e6(monkeypatch):
+    # The 4096-cell published model's recurrent matrix (8 M elements) is over the limit of
+    # tiled step products: its vectors may move with the batch, by at most 1e-6 relative.
+    monkeypatch.setattr(tiles, "STEP_WEIGHT_LIMIT", 0)
+    model = tiny_model("lstm", seed=5)
+    assert tiles.step_rows(model.recurrent.forward_stack.layers[0].cell.loop_weights()[1]) is None
+    sentences = random_sentences(30, 20, seed=7)
+    batched = Embedder(model, batch_size=30).embed_tokens(sentences)
+    for i in (0, 13, 29):
+        alone = Embedder(model).embed_tokens([sentences[i]])[0]
+        scale = float(np.abs(batched[i]).max())
+        assert float(np.abs(alone - batched[i]).max()) <= 1e-6 * scale
