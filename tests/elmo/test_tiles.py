@@ -86,11 +86,11 @@ def test_every_product_is_made_of_tiles_of_exactly_the_tile_rows(monkeypatch):
     real_bmm, real_baddbmm = torch.bmm, torch.baddbmm
 
     def bmm(x, w, **kwargs):
-        seen.append((x.shape[1], w.shape[0] == x.shape[0]))
+        seen.append((x.shape[0], x.shape[1], w.shape[0] == x.shape[0]))
         return real_bmm(x, w, **kwargs)
 
     def baddbmm(add, x, w, **kwargs):
-        seen.append((x.shape[1], w.shape[0] == x.shape[0]))
+        seen.append((x.shape[0], x.shape[1], w.shape[0] == x.shape[0]))
         return real_baddbmm(add, x, w, **kwargs)
 
     monkeypatch.setattr(torch, "bmm", bmm)
@@ -101,7 +101,8 @@ def test_every_product_is_made_of_tiles_of_exactly_the_tile_rows(monkeypatch):
             seen.clear()
             out = addmm(extra, torch.randn(rows, 12), w_t, rows=16)
             assert out.shape == (rows, 5)
-            assert seen == [(16, True)], (rows, seen)
+            assert {(r, same) for _, r, same in seen} == {(16, True)}, (rows, seen)
+            assert sum(t for t, _, _ in seen) == -(-rows // 16)  # tiles, in one call or several
 
 
 def test_accumulating_in_place_is_made_of_tiles_of_exactly_the_tile_rows(monkeypatch):
@@ -109,7 +110,7 @@ def test_accumulating_in_place_is_made_of_tiles_of_exactly_the_tile_rows(monkeyp
     real = torch.Tensor.baddbmm_
 
     def spy(self, x, w, **kwargs):
-        seen.append((self.shape[1], x.shape[1]))
+        seen.append((self.shape[0], self.shape[1], x.shape[1]))
         return real(self, x, w, **kwargs)
 
     monkeypatch.setattr(torch.Tensor, "baddbmm_", spy)
@@ -120,7 +121,8 @@ def test_accumulating_in_place_is_made_of_tiles_of_exactly_the_tile_rows(monkeyp
         before = out.clone()
         result = addmm_(out, torch.randn(rows, 12), w_t, rows=8)
         assert result is out and not torch.equal(out, before)
-        assert seen == [(8, 8)], (rows, seen)
+        assert {(a, b) for _, a, b in seen} == {(8, 8)}, (rows, seen)
+        assert sum(t for t, _, _ in seen) == -(-rows // 8)
 
 
 def test_a_non_contiguous_input_gets_the_bits_of_its_contiguous_copy():
@@ -195,3 +197,24 @@ def test_tile_sizes_are_a_function_of_the_weight_alone():
     assert tiles.step_rows(torch.empty(128, 2048)) == STEP_ROWS  # models/default, "small"
     assert tiles.step_rows(torch.empty(256, 8192)) == STEP_ROWS  # "medium"
     assert tiles.step_rows(torch.empty(512, 16384)) is None  # "original": multiplied plainly
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_tile_among_others_gets_its_bits_alone_whatever_the_threads(threads):
+    # Seen with two threads before each tile got a call of its own: a 4096-deep product's
+    # tiles among others rounded apart from the same tile alone.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(3)
+        x = torch.randn(3 * BULK_ROWS, 4096, generator=generator)
+        w_t = torch.randn(4096, 512, generator=generator)
+        bias = torch.randn(512, generator=generator)
+        together = addmm(bias, x, w_t, BULK_ROWS)
+        for i in range(3):
+            tile = x[i * BULK_ROWS : (i + 1) * BULK_ROWS]
+            alone = addmm(bias, tile, w_t, BULK_ROWS)
+            assert torch.equal(together[i * BULK_ROWS : (i + 1) * BULK_ROWS], alone), i
+        assert check_rows(4096, 512, BULK_ROWS)
+    finally:
+        torch.set_num_threads(previous)
