@@ -8,11 +8,13 @@ pass break that if left to themselves, whatever the CPU:
   product, and kernels round differently: the same row multiplied inside products of 2, 31 or
   300 rows gets other bits, on some CPUs for some of those counts only (MKL on Intel AVX-512 keeps
   rows of >= 2-row products identical from a row-major weight; on AMD Zen 3 it does not).  Here
-  every product the inference path makes is a sequence of BLAS calls of exactly ``rows`` rows
-  (the last tile padded with zero rows): the call, hence the kernel, is the same whatever the
-  batch.  What remains is that a GEMM computes every row of one call the same way wherever it
-  sits in it: no GEMM mixes rows, and its micro-kernels run the same instructions for each row
-  they hold.  :func:`check_rows` tests that on the machine at hand.
+  every product the inference path makes is made of tiles of exactly ``rows`` rows (the last
+  tile padded with zero rows), a size fixed by the weight, and each tile is one product of
+  that shape for the BLAS (one batched call of all tiles on one thread, a call per tile on
+  several): the kernel is the same whatever the batch.  What remains is that a GEMM computes
+  every row of a tile the same way wherever it sits in it: no GEMM mixes rows, and its
+  micro-kernels run the same instructions for each row they hold.  :func:`check_rows` tests
+  that on the machine at hand (``python -m elmo.machine``).
 - **Pointwise math.**  PyTorch's CPU loops run whole SIMD registers and finish a tensor's (or a
   thread's) last elements with scalar code, which for ``sigmoid`` rounds differently (measured:
   4 % of float32 inputs).  Where an element falls depends on the tensor's size and the thread
