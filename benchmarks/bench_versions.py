@@ -17,6 +17,7 @@ weights, unclipped (the library's LSTM path) and clipped (as published).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import re
@@ -90,16 +91,28 @@ def models(name: str) -> list[tuple[str, torch.nn.Module, torch.nn.Module]]:
     return pairs
 
 
+def embedder_scope(package: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """What the version's Embedder runs its forward passes in, besides inference mode (from
+    ``tiles.kept_copies``, where the version has it)."""
+    try:
+        tiles = importlib.import_module(f"{package}.tiles")
+    except ModuleNotFoundError:  # versions before elmo.tiles
+        return contextlib.nullcontext
+    return getattr(tiles, "kept_copies", contextlib.nullcontext)
+
+
 def compare(
     before: torch.nn.Module, after: torch.nn.Module, batches: list[torch.Tensor], pairs: int
 ) -> tuple[float, float, list[float]]:
     """Median seconds of a pass of each, and the ratios before / after of each pair."""
 
-    def run(model: Callable[[torch.Tensor], object]) -> float:
-        start = time.process_time()
-        for char_ids in batches:
-            model(char_ids)
-        return time.process_time() - start
+    def run(model: torch.nn.Module) -> float:
+        package = type(model).__module__.split(".")[0]
+        with embedder_scope(package)():
+            start = time.process_time()
+            for char_ids in batches:
+                model(char_ids)
+            return time.process_time() - start
 
     with torch.inference_mode():
         run(before), run(after)  # warm-up

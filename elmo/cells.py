@@ -25,7 +25,17 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from elmo.config import RecurrentConfig
 from elmo.fused_rnn import run_packed
-from elmo.tiles import addmm, addmm_, exact, row_major, sigmoid, step_matmul, step_rows, tanh
+from elmo.tiles import (
+    addmm,
+    addmm_,
+    exact,
+    row_major,
+    sigmoid,
+    split,
+    step_matmul,
+    step_tiles,
+    tanh,
+)
 
 __all__ = ["Cell", "build_cell"]
 
@@ -134,13 +144,14 @@ class Cell(nn.Module):
         running = [n for n in running if n > 0]  # rows that run step t, non-increasing
         grad = torch.is_grad_enabled()
         tiled = exact(x)
-        rows = step_rows(w_hh_t) if tiled else None  # None: the steps multiply plainly
+        tiles = step_tiles(w_hh_t) if tiled else None  # None: the steps multiply plainly
         block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
+
         # On the tiled path every step runs whole tiles: rows past the running ones (zero
         # inputs at first, their states never read) fill the last tile, so that no product
         # pads anew.  ``padded(n)``: the rows a step of ``n`` running rows computes.
         def padded(n: int) -> int:
-            return n if rows is None else -(-n // rows) * rows
+            return n if tiles is None else sum(split(tiles, n))
 
         if padded(batch) > batch:
             extra = padded(batch) - batch
@@ -153,7 +164,7 @@ class Cell(nn.Module):
         for t, n in enumerate(running):
             if n < live:
                 finished.append(tuple(s[n:live] for s in state))
-                state = tuple(s[: padded(n)] for s in state)
+                state = tuple(_rows(s, padded(n)) for s in state)
                 live = n
             if t == end:  # the next block of steps
                 span = steps if block_rows is None else max(1, block_rows // n)
@@ -167,18 +178,20 @@ class Cell(nn.Module):
             # a (n, span, G) block they lie a power of two apart and thrash the cache.
             x_t = xp[t - first, :n]  # (n, G)
             if padded(n) > n:
-                if whole is None:
+                if whole is None or whole.shape[0] < padded(n):
                     whole = xp.new_zeros(padded(n), xp.shape[2])
                 whole[:n] = x_t
                 x_t = whole[: padded(n)]
             h = state[0]  # (n or its tiles' rows, D)
             if bias is not None:
-                hp = torch.addmm(bias, h, w_hh_t) if rows is None else addmm(bias, h, w_hh_t, rows)
+                hp = (
+                    torch.addmm(bias, h, w_hh_t) if tiles is None else addmm(bias, h, w_hh_t, tiles)
+                )
                 state = self.step(x_t, hp, state, w_hr_t)
             elif grad:
                 state = self.step(torch.addmm(x_t, h, w_hh_t), None, state, w_hr_t)
             else:  # accumulate into the block: its step t is not read again
-                pre = x_t.addmm_(h, w_hh_t) if rows is None else addmm_(x_t, h, w_hh_t, rows)
+                pre = x_t.addmm_(h, w_hh_t) if tiles is None else addmm_(x_t, h, w_hh_t, tiles)
                 state = self.step(pre, None, state, w_hr_t)
             outputs.append(state[0] if padded(n) == n else state[0][:n])
         finished.append(tuple(s[:live] for s in state))
@@ -211,6 +224,14 @@ class Cell(nn.Module):
             row_major(self.recurrent_weight()),
             None if w_hr is None else row_major(w_hr),
         )
+
+
+def _rows(state: torch.Tensor, rows: int) -> torch.Tensor:
+    """The first ``rows`` rows of ``state (R, D)``, zero rows added past ``R`` (a step of fewer
+    running rows may still cover more with its tiles)."""
+    if rows <= state.shape[0]:
+        return state[:rows]
+    return torch.cat([state, state.new_zeros(rows - state.shape[0], state.shape[1])])
 
 
 def _to(index: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -28,6 +28,7 @@ from elmo.pooling import (
     pool_sentence,
     resolve_layers,
 )
+from elmo.tiles import kept_copies
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
 __all__ = ["UNIT_POOLING", "Embedder", "Embedding", "PreparedSentence"]
@@ -91,6 +92,10 @@ class PreparedSentence:
 
 class Embedder:
     """Feature extraction with a frozen biLM.
+
+    On a CPU the row-major weight copies the products need are kept between calls
+    (:func:`elmo.tiles.kept_copies`): an in-place change of a parameter is seen by the next
+    call, one made through ``.data`` only after :func:`elmo.tiles.forget_copies`.
 
     Args:
         model: a loaded :class:`BiLM`; it is moved to ``device`` and put in eval mode.
@@ -242,7 +247,7 @@ class Embedder:
             chunk = order[start : start + self.batch_size]
             rows = [sequences[i] for i in chunk]
             char_ids = pad_sequence(rows, batch_first=True)  # (b, T, 50)
-            with torch.inference_mode():
+            with torch.inference_mode(), kept_copies():
                 layers = self.model(char_ids.to(self.device)).layers.float().cpu().numpy()
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)

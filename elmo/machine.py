@@ -1,5 +1,6 @@
 """What a result depends on: the CPU, PyTorch's BLAS and threads, and whether this machine
-keeps the platform property that batch invariance rests on (:func:`elmo.tiles.check_rows`).
+keeps the platform property that batch invariance rests on (:func:`elmo.tiles.check_rows`), and
+so which tile sizes its products get.
 
 ``python -m elmo.machine`` prints it; CI prints it before the tests, so that a failure names
 the machine it happened on.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from elmo.tiles import BULK_ROWS, LARGE_BULK_ROWS, STEP_ROWS, check_rows
+from elmo.tiles import LARGE_LARGEST, LARGE_WEIGHT, LARGEST, family
 
 __all__ = ["cpu_model", "report"]
 
@@ -54,17 +55,22 @@ def report() -> str:
         f"SIMD {torch.backends.cpu.get_cpu_capability()}, "
         f"threads {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})",
     ]
-    failed = [
-        f"({rows}, {inner}) @ ({inner}, {outer})"
-        for rows in (STEP_ROWS, BULK_ROWS, LARGE_BULK_ROWS)
+    chosen = {
+        (inner, outer): family(
+            inner, outer, LARGE_LARGEST if inner * outer >= LARGE_WEIGHT else LARGEST
+        )
         for inner, outer in CHECKED_SHAPES
-        if not check_rows(inner, outer, rows)
-    ]
+    }
+    described = {}
+    for shape, sizes in chosen.items():
+        text = "none, multiplied plainly" if sizes is None else ", ".join(map(str, sizes))
+        described.setdefault(text, []).append(f"({shape[0]}, {shape[1]})")
     lines.append(
-        "row tiles: every row computed alike at every position of a call"
-        if not failed
-        else "row tiles: FAILED for " + ", ".join(failed) + " (vectors depend on the batch)"
+        "row tiles: "
+        + "; ".join(f"{' '.join(shapes)} weights: {text}" for text, shapes in described.items())
     )
+    if any(sizes is None for sizes in chosen.values()):
+        lines.append("row tiles: FAILED, some products run plainly (vectors depend on the batch)")
     return "\n".join(lines)
 
 

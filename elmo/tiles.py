@@ -1,20 +1,25 @@
-"""Batch invariance by construction on a CPU: products in fixed-size row tiles, pointwise math
-in whole SIMD blocks.
+"""Batch invariance by construction on a CPU: products in row tiles of checked sizes, pointwise
+math in whole SIMD blocks.
 
 A sentence's vectors must not depend on what it is batched with.  Two things in a CPU forward
 pass break that if left to themselves, whatever the CPU:
 
 - **Matrix products.**  A BLAS picks its kernel, blocking and threading from the shape of the
-  product, and kernels round differently: the same row multiplied inside products of 2, 31 or
-  300 rows gets other bits, on some CPUs for some of those counts only (MKL on Intel AVX-512 keeps
-  rows of >= 2-row products identical from a row-major weight; on AMD Zen 3 it does not).  Here
-  every product the inference path makes is made of tiles of exactly ``rows`` rows (the last
-  tile padded with zero rows), a size fixed by the weight, and each tile is one product of
-  that shape for the BLAS (one batched call of all tiles on one thread, a call per tile on
-  several): the kernel is the same whatever the batch.  What remains is that a GEMM computes
-  every row of a tile the same way wherever it sits in it: no GEMM mixes rows, and its
-  micro-kernels run the same instructions for each row they hold.  :func:`check_rows` tests
-  that on the machine at hand (``python -m elmo.machine``).
+  product, and kernels round differently: the same row multiplied inside products of 1, 2, 31
+  or 300 rows gets other bits, on some CPUs for some of those counts only.  Here every product
+  the inference path makes is cut into tiles, each one BLAS product of a few fixed sizes (the
+  last tile padded with zero rows), so the kernel does not depend on the batch.  What remains
+  is the BLAS's own behaviour on those sizes, and it differs between machines: MKL's AVX-512
+  kernels give a row the same bits in tiles of any size from 2 to 64 rows, its AVX2 kernels
+  (Intel CPUs without AVX-512) run 6 rows at a time and round the 2 left over in an 8-row tile
+  apart, and only sizes 4, 16 and 64 agree with each other there.  So the sizes are not
+  constants: for each weight shape and thread count the library checks once per process which
+  sizes this machine computes alike at every position of a call (:func:`check_rows`) and which
+  of them give a row the same bits as each other, and cuts products only into that family
+  (:func:`family`; ``python -m elmo.machine`` prints them).  When no two sizes agree, the family
+  is one size; when no size keeps rows alike, 1-row products (which rely on nothing but equal
+  calls giving equal results); failing even that, products run plainly and a warning says that
+  vectors depend on the batch.
 - **Pointwise math.**  PyTorch's CPU loops run whole SIMD registers and finish a tensor's (or a
   thread's) last elements with scalar code, which for ``sigmoid`` rounds differently (measured:
   4 % of float32 inputs).  Where an element falls depends on the tensor's size and the thread
@@ -30,45 +35,65 @@ operations as they are.  Weights are multiplied from row-major ``(in, out)`` cop
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+import functools
+import logging
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.nn import functional
+from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = [
-    "BULK_ROWS",
+    "CALL_COST",
     "LANES",
-    "LARGE_BULK_ROWS",
+    "LARGEST",
+    "LARGE_LARGEST",
     "LARGE_WEIGHT",
-    "STEP_ROWS",
+    "SIZES",
     "STEP_WEIGHT_LIMIT",
+    "Tiles",
     "addmm",
     "addmm_",
-    "bulk_rows",
     "check_rows",
     "exact",
+    "family",
+    "forget_copies",
+    "kept_copies",
+    "largest",
     "linear",
     "pointwise",
     "row_major",
     "sigmoid",
+    "split",
     "step_matmul",
-    "step_rows",
+    "step_tiles",
     "tanh",
+    "tiles_for",
 ]
 
-# Rows of one BLAS call, a function of the weight alone, so that a weight is always multiplied
-# in tiles of one size.  In each time step (recurrent and projection matrices, a few dozen rows
-# a step) tiles are small, to waste little on padding; elsewhere (token encoder, input
-# products) they are as large as keeps the BLAS near its speed on many rows, larger for large
-# weights, which each call packs anew.
-STEP_ROWS = 8
-BULK_ROWS = 64
-LARGE_BULK_ROWS = 256
+logger = logging.getLogger(__name__)
+
+Tiles = tuple[int, ...]
+"""A family of tile sizes, ascending, whose products give a row the same bits at any position."""
+
+# Tile sizes a product may be cut into, and the largest a weight's products use: as large as
+# keeps the BLAS near its speed on many rows, larger for large weights, which each call packs
+# anew.  A step of a recurrent layer uses the smallest sizes that hold its running rows.
+SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
+LARGEST = 64
+LARGE_LARGEST = 256
 LARGE_WEIGHT = 1 << 22  # elements: 2048 x 4096 (the published highway layers) and more
 # A step weight above this many elements (the 4096-cell published model's 512 x 16384
 # recurrent matrix) streams from memory at every call: several small calls per step would
 # multiply that traffic, so its steps multiply plainly and are not batch-invariant.
 STEP_WEIGHT_LIMIT = 1 << 21
+# What one more BLAS call costs, in rows of work, when a product is cut into tiles: a lone
+# sentence's step costs a 2-row call rather than an 8-row one, but 7 rows take one 8-row call
+# rather than 4 + 2 + 2 (measured with MKL on the default model's shapes: a call is about
+# 16 us + 5.5 us a row).
+CALL_COST = 4
 
 # Elements of a pointwise buffer: a multiple of twice the widest SIMD register's float32 lanes
 # (PyTorch's loops take two registers a turn; 2048-bit SVE holds 64 floats).
@@ -83,84 +108,237 @@ def exact(x: torch.Tensor) -> bool:
     return x.is_cpu and not torch.is_grad_enabled()
 
 
+_COPIES: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_KEEP: contextvars.ContextVar[bool] = contextvars.ContextVar("elmo_tiles_keep", default=False)
+
+
+@contextlib.contextmanager
+def kept_copies() -> Iterator[None]:
+    """Within this block (of this thread), :func:`row_major` keeps its copies for later calls.
+
+    For owners of a model that treat its weights as fixed between calls (:class:`elmo.Embedder`):
+    a lone sentence's forward pass otherwise spends a quarter of its time transposing weights.
+    A kept copy is used again while the weight's storage, layout and version counter stay the
+    same: every in-place change through the parameter (an optimizer's, ``load_state_dict``'s)
+    counts, a change through ``.data`` does not, and needs :func:`forget_copies`."""
+    token = _KEEP.set(True)
+    try:
+        yield
+    finally:
+        _KEEP.reset(token)
+
+
 def row_major(weight: torch.Tensor) -> torch.Tensor:
-    """``weight (out, in)`` → its transpose ``(in, out)`` laid out row-major.  Made at each
-    call: a copy kept across calls would go stale when a weight is changed through ``.data``."""
-    return weight.t().contiguous()
+    """``weight (out, in)`` → its transpose ``(in, out)`` laid out row-major: a new copy, or
+    within :func:`kept_copies` one kept from an earlier call."""
+    if not _KEEP.get() or (torch.is_grad_enabled() and weight.requires_grad):
+        return weight.t().contiguous()
+    key = (weight._version, weight.data_ptr(), weight.shape, weight.stride(), weight.dtype)
+    kept = _COPIES.get(weight)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    copy = weight.detach().t().contiguous()
+    _COPIES[weight] = (key, copy)
+    return copy
 
 
-def bulk_rows(w_t: torch.Tensor) -> int:
-    """Rows of a bulk product's calls by ``w_t (K, N)``."""
-    return LARGE_BULK_ROWS if w_t.numel() >= LARGE_WEIGHT else BULK_ROWS
+def forget_copies() -> None:
+    """Drop the kept row-major copies (after changing weights through ``.data``)."""
+    _COPIES.clear()
 
 
-def step_rows(w_t: torch.Tensor) -> int | None:
-    """Rows of a time step's calls by ``w_t (K, N)``; None: multiplied plainly."""
-    return STEP_ROWS if w_t.numel() <= STEP_WEIGHT_LIMIT else None
+def largest(w_t: torch.Tensor) -> int:
+    """The largest tile a product by ``w_t (K, N)`` uses."""
+    return LARGE_LARGEST if w_t.numel() >= LARGE_WEIGHT else LARGEST
+
+
+def tiles_for(w_t: torch.Tensor) -> Tiles | None:
+    """The tile sizes of products by ``w_t (K, N)``; None: multiplied plainly."""
+    return family(w_t.shape[0], w_t.shape[1], largest(w_t), w_t.dtype)
+
+
+def step_tiles(w_t: torch.Tensor) -> Tiles | None:
+    """The tile sizes of a time step's products by ``w_t (K, N)``; None: multiplied plainly."""
+    return None if w_t.numel() > STEP_WEIGHT_LIMIT else tiles_for(w_t)
+
+
+def family(
+    inner: int, outer: int, most: int = LARGEST, dtype: torch.dtype = torch.float32
+) -> Tiles | None:
+    """The tile sizes (of :data:`SIZES` up to ``most``) that cut ``(M, inner) @ (inner,
+    outer)`` products on this machine with the threads set now: each computes a row alike at
+    every position of a call, and all give a row the same bits.  The largest such family,
+    the one with the smaller sizes between equals; ``(1,)`` when no size keeps rows alike;
+    None when not even 1-row products do (then products run plainly).  Checked once per
+    process, shape and thread count."""
+    return _family(inner, outer, most, dtype, torch.get_num_threads())
+
+
+@functools.cache
+def _family(inner: int, outer: int, most: int, dtype: torch.dtype, threads: int) -> Tiles | None:
+    with torch.no_grad():
+        kept = [r for r in SIZES if r <= most and check_rows(inner, outer, r, dtype=dtype)]
+        groups = _same_bits(inner, outer, kept, dtype)
+        if groups:
+            chosen = max(groups, key=lambda g: (len(g), -g[0]))
+        elif check_rows(inner, outer, 1, dtype=dtype):
+            chosen = (1,)
+        else:
+            logger.warning(
+                "no tile size keeps the rows of a (%d, %d) product alike on this machine"
+                " (threads: %d): such products run plainly and vectors depend on the batch",
+                inner,
+                outer,
+                threads,
+            )
+            return None
+    if chosen != tuple(r for r in SIZES if r <= most):
+        logger.info(
+            "tiles of %s rows for (%d, %d) weights (threads: %d): this machine rounds rows of"
+            " other sizes apart",
+            ", ".join(map(str, chosen)),
+            inner,
+            outer,
+            threads,
+        )
+    return chosen
+
+
+def _same_bits(inner: int, outer: int, sizes: list[int], dtype: torch.dtype) -> list[Tiles]:
+    """``sizes`` grouped by the bits their tiles give the same rows."""
+    if not sizes:
+        return []
+    generator = torch.Generator().manual_seed(1)
+    w_t = torch.randn(inner, outer, generator=generator).to(dtype)
+    bias = torch.randn(outer, generator=generator).to(dtype)
+    x = torch.randn(2 * max(sizes) + 3, inner, generator=generator).to(dtype)
+    groups: list[tuple[list[int], torch.Tensor]] = []
+    for rows in sizes:
+        out = addmm(bias, x, w_t, rows)
+        for members, bits in groups:
+            if torch.equal(bits, out):
+                members.append(rows)
+                break
+        else:
+            groups.append(([rows], out))
+    return [tuple(members) for members, _ in groups]
+
+
+def split(tiles: Tiles, m: int) -> tuple[int, ...]:
+    """The tiles, largest first, that an ``m``-row product is cut into: as many of the largest
+    size as fit, then the cover of the rest that costs least, a call counting
+    :data:`CALL_COST` rows.  Their sum, at least ``m``, is the rows the product computes."""
+    whole, rest = divmod(m, tiles[-1])
+    return (tiles[-1],) * whole + _cover(tiles, rest)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cover(tiles: Tiles, rows: int) -> tuple[int, ...]:
+    # best[r]: (cost, rows computed, tiles) of the cheapest cover of r rows
+    best: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())]
+    for r in range(1, rows + 1):
+        best.append(
+            min(
+                (
+                    (cost + size + CALL_COST, total + size, (size, *parts))
+                    for size in tiles
+                    for cost, total, parts in (best[max(0, r - size)],)
+                ),
+            )
+        )
+    return tuple(sorted(best[rows][2], reverse=True))
+
+
+def _groups(sizes: tuple[int, ...]) -> Iterator[tuple[int, int, int]]:
+    """(first row, size, count) of each run of equal sizes."""
+    offset, i = 0, 0
+    while i < len(sizes):
+        j = i
+        while j < len(sizes) and sizes[j] == sizes[i]:
+            j += 1
+        yield offset, sizes[i], j - i
+        offset += sizes[i] * (j - i)
+        i = j
 
 
 def addmm(
-    add: torch.Tensor | None, x: torch.Tensor, w_t: torch.Tensor, rows: int | None = None
+    add: torch.Tensor | None,
+    x: torch.Tensor,
+    w_t: torch.Tensor,
+    tiles: Tiles | int | None = None,
 ) -> torch.Tensor:
     """``add + x @ w_t`` for ``x (M, K)``, a row-major ``w_t (K, N)`` and ``add`` None or a bias
-    ``(N,)``, as products of exactly ``rows`` rows each (default: :func:`bulk_rows`) → a new
-    ``(M, N)``.  A row's bits depend only on the row, ``w_t`` and ``add``, never on ``M``.
+    ``(N,)``, as products of the sizes of ``tiles`` (default: :func:`tiles_for`; an int: that
+    size only) → a new ``(M, N)``.  A row's bits depend only on the row, ``w_t`` and ``add``,
+    never on ``M``.
 
-    The tiles go to one batched product (``bmm`` over ``(T, rows, K)`` and ``w_t`` expanded):
-    PyTorch hands it to the BLAS as ``T`` products of one shape, without a Python call each.
+    Tiles of one size go to one batched product (``bmm`` over ``(T, rows, K)`` and ``w_t``
+    expanded): PyTorch hands it to the BLAS as ``T`` products of one shape, without a Python
+    call each.
     """
-    rows = rows or bulk_rows(w_t)
+    tiles = (tiles,) if isinstance(tiles, int) else tiles or tiles_for(w_t)
+    if tiles is None:
+        return torch.mm(x, w_t) if add is None else torch.addmm(add, x, w_t)
     m, k = x.shape
-    tiles = _tiles(x, rows)  # (T, rows, K)
-    weights = w_t.expand(tiles.shape[0], k, w_t.shape[1])  # (T, K, N), no copy
-    if _one_tile_a_call(tiles):
-        out = tiles.new_empty(tiles.shape[0], rows, w_t.shape[1])
-        for i in range(tiles.shape[0]):
+    n = w_t.shape[1]
+    sizes = split(tiles, m)
+    total = sum(sizes)
+    xs = _padded(x, total)  # (total, K)
+    out = xs.new_empty(total, n)
+    for first, rows, count in _groups(sizes):
+        a = xs[first : first + rows * count].view(count, rows, k)
+        o = out[first : first + rows * count].view(count, rows, n)
+        for lo, hi in _calls(count):
+            weights = w_t.expand(hi - lo, k, n)  # no copy
             if add is None:
-                torch.bmm(tiles[i : i + 1], weights[:1], out=out[i : i + 1])
+                torch.bmm(a[lo:hi], weights, out=o[lo:hi])
             else:
-                torch.baddbmm(add, tiles[i : i + 1], weights[:1], out=out[i : i + 1])
-    else:
-        out = torch.bmm(tiles, weights) if add is None else torch.baddbmm(add, tiles, weights)
-    return out.view(-1, w_t.shape[1])[:m]  # (M, N)
+                torch.baddbmm(add, a[lo:hi], weights, out=o[lo:hi])
+    return out[:m]  # (M, N)
 
 
-def addmm_(out: torch.Tensor, x: torch.Tensor, w_t: torch.Tensor, rows: int) -> torch.Tensor:
+def addmm_(
+    out: torch.Tensor, x: torch.Tensor, w_t: torch.Tensor, tiles: Tiles | int
+) -> torch.Tensor:
     """``out += x @ w_t`` in place for a contiguous ``out (M, N)`` and ``x (M, K)``, the
-    products accumulating into ``out`` (no copy when ``M`` is a multiple of ``rows``), in
-    tiles of exactly ``rows`` rows.  Returns ``out``."""
+    products accumulating into ``out`` (no copy when the tiles hold exactly ``M`` rows), in
+    tiles of the sizes of ``tiles`` (an int: that size only).  Returns ``out``."""
+    tiles = (tiles,) if isinstance(tiles, int) else tiles
     m, k = x.shape
     n = out.shape[1]
-    tiles = _tiles(x, rows)  # (T, rows, K)
-    weights = w_t.expand(tiles.shape[0], k, n)
-    acc = out.view(-1, rows, n) if m % rows == 0 else _tiles(out, rows)  # else a padded copy
-    if _one_tile_a_call(tiles):
-        for i in range(tiles.shape[0]):
-            acc[i : i + 1].baddbmm_(tiles[i : i + 1], weights[:1])
-    else:
-        acc.baddbmm_(tiles, weights)
-    if m % rows:
-        out.copy_(acc.view(-1, n)[:m])
+    sizes = split(tiles, m)
+    total = sum(sizes)
+    xs = _padded(x, total)
+    acc = out if total == m and out.is_contiguous() else _padded(out, total)
+    for first, rows, count in _groups(sizes):
+        a = xs[first : first + rows * count].view(count, rows, k)
+        o = acc[first : first + rows * count].view(count, rows, n)
+        for lo, hi in _calls(count):
+            o[lo:hi].baddbmm_(a[lo:hi], w_t.expand(hi - lo, k, n))
+    if acc is not out:
+        out.copy_(acc[:m])
     return out
 
 
-def _one_tile_a_call(tiles: torch.Tensor) -> bool:
-    """With several threads, PyTorch may share out the tiles of one batched product between
-    threads rather than the work of each tile (and a tile alone splits its sums between them,
-    which rounds differently: measured for a 4096-deep product at 64 rows); then every tile
-    gets a call of its own, so that each is computed as it would be alone."""
-    return tiles.shape[0] > 1 and torch.get_num_threads() > 1
+def _calls(count: int) -> list[tuple[int, int]]:
+    """The tiles of one size that go to each call.  With several threads, PyTorch may share
+    out the tiles of one batched product between threads rather than the work of each tile
+    (and a tile alone splits its sums between them, which rounds differently: measured for a
+    4096-deep product at 64 rows); then every tile gets a call of its own, so that each is
+    computed as it would be alone."""
+    if count > 1 and torch.get_num_threads() > 1:
+        return [(i, i + 1) for i in range(count)]
+    return [(0, count)]
 
 
-def _tiles(x: torch.Tensor, rows: int) -> torch.Tensor:
-    """``x (M, K)`` → ``(T, rows, K)``, contiguous, the last tile padded with zero rows."""
+def _padded(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """``x (M, K)`` contiguous with zero rows up to ``rows``."""
     m, k = x.shape
-    size = -(-m // rows) * rows
-    if size == m:
-        return x.contiguous().view(-1, rows, k)
-    padded = x.new_zeros(size, k)
+    if rows == m:
+        return x.contiguous()
+    padded = x.new_zeros(rows, k)
     padded[:m] = x
-    return padded.view(-1, rows, k)
+    return padded
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -204,10 +382,10 @@ def pointwise(fn: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
 
 
 def step_matmul(x: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
-    """``x (M, K) @ w_t (K, N)`` in a time step: on a CPU without gradients in tiles of
-    :func:`step_rows`, else ``x @ w_t``."""
-    rows = step_rows(w_t) if exact(x) else None
-    return x @ w_t if rows is None else addmm(None, x, w_t, rows)
+    """``x (M, K) @ w_t (K, N)`` in a time step: on a CPU without gradients in the tiles of
+    :func:`step_tiles`, else ``x @ w_t``."""
+    tiles = step_tiles(w_t) if exact(x) else None
+    return x @ w_t if tiles is None else addmm(None, x, w_t, tiles)
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -226,6 +404,7 @@ def check_rows(
     rows: int,
     seed: int = 0,
     product: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> bool:
     """Whether this machine computes a row of an ``(rows, inner) @ (inner, outer)`` tile
     identically wherever it is, with the threads set now: the one property of the platform
@@ -235,9 +414,9 @@ def check_rows(
     the product to check (default :func:`addmm`)."""
     run = product or addmm
     generator = torch.Generator().manual_seed(seed)
-    w_t = torch.randn(inner, outer, generator=generator)
-    bias = torch.randn(outer, generator=generator)
-    x = torch.randn(3 * rows, inner, generator=generator)
+    w_t = torch.randn(inner, outer, generator=generator).to(dtype)
+    bias = torch.randn(outer, generator=generator).to(dtype)
+    x = torch.randn(3 * rows, inner, generator=generator).to(dtype)
     tile = x[:rows]
     same = run(bias, tile[:1].expand(rows, inner).contiguous(), w_t, rows)
     if not bool((same == same[:1]).all()):

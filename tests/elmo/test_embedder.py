@@ -212,10 +212,28 @@ def test_a_model_whose_step_weights_are_multiplied_plainly_stays_within_1e6(monk
     # tiled step products: its vectors may move with the batch, by at most 1e-6 relative.
     monkeypatch.setattr(tiles, "STEP_WEIGHT_LIMIT", 0)
     model = tiny_model("lstm", seed=5)
-    assert tiles.step_rows(model.recurrent.forward_stack.layers[0].cell.loop_weights()[1]) is None
+    assert tiles.step_tiles(model.recurrent.forward_stack.layers[0].cell.loop_weights()[1]) is None
     sentences = random_sentences(30, 20, seed=7)
     batched = Embedder(model, batch_size=30).embed_tokens(sentences)
     for i in (0, 13, 29):
         alone = Embedder(model).embed_tokens([sentences[i]])[0]
         scale = float(np.abs(batched[i]).max())
         assert float(np.abs(alone - batched[i]).max()) <= 1e-6 * scale
+
+
+def test_a_weight_changed_in_place_is_seen_by_the_next_call_and_through_data_after_forgetting():
+    model = tiny_model("lstm", seed=3)
+    embedder = Embedder(model, batch_size=4)
+    sentences = random_sentences(3, 6, seed=12)
+    before = embedder.embed_tokens(sentences)
+    weight = model.recurrent.forward_stack.layers[0].cell.input_weight()
+    with torch.no_grad():
+        weight.mul_(0.5)  # counted by PyTorch's version counter
+    changed = embedder.embed_tokens(sentences)
+    assert not np.array_equal(changed[0][1], before[0][1])
+    np.testing.assert_array_equal(changed[0], Embedder(model).embed_tokens(sentences[:1])[0])
+    weight.data.mul_(2)  # not counted: kept copies are stale until forgotten
+    tiles.forget_copies()
+    again = embedder.embed_tokens(sentences)
+    for a, b in zip(again, before, strict=True):
+        np.testing.assert_array_equal(a, b)
