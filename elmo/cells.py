@@ -150,8 +150,10 @@ class Cell(nn.Module):
         # On the tiled path every step runs whole tiles: rows past the running ones (zero
         # inputs at first, their states never read) fill the last tile, so that no product
         # pads anew.  ``padded(n)``: the rows a step of ``n`` running rows computes.
+        covered = {n: n if tiles is None else sum(split(tiles, n)) for n in set(running) | {batch}}
+
         def padded(n: int) -> int:
-            return n if tiles is None else sum(split(tiles, n))
+            return covered[n]
 
         if padded(batch) > batch:
             extra = padded(batch) - batch
@@ -312,8 +314,12 @@ class LSTMPCell(Cell):
     ) -> State:
         c = state[1]  # (B, H)
         i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
-        c = _clip(sigmoid(f) * c + sigmoid(i) * tanh(g), self.cell_clip)
-        return _lstm_output(sigmoid(o), c, w_hr_t, self.proj_clip), c
+        if exact(xp):  # one call for the three gates: an element's bits do not change
+            i, f, _, o = sigmoid(xp).chunk(4, dim=1)
+        else:
+            i, f, o = sigmoid(i), sigmoid(f), sigmoid(o)
+        c = _clip(f * c + i * tanh(g), self.cell_clip)
+        return _lstm_output(o, c, w_hr_t, self.proj_clip), c
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         h, c = state

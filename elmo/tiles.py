@@ -224,6 +224,7 @@ def _same_bits(inner: int, outer: int, sizes: list[int], dtype: torch.dtype) -> 
     return [tuple(members) for members, _ in groups]
 
 
+@functools.lru_cache(maxsize=8192)
 def split(tiles: Tiles, m: int) -> tuple[int, ...]:
     """The tiles, largest first, that an ``m``-row product is cut into: as many of the largest
     size as fit, then the cover of the rest that costs least, a call counting
@@ -284,6 +285,11 @@ def addmm(
     sizes = split(tiles, m)
     total = sum(sizes)
     xs = _padded(x, total)  # (total, K)
+    if len(sizes) == 1:  # the common step: one tile
+        one = xs.view(1, total, k)
+        weight = w_t.expand(1, k, n)
+        out = torch.bmm(one, weight) if add is None else torch.baddbmm(add, one, weight)
+        return out.view(total, n)[:m]
     out = xs.new_empty(total, n)
     for first, rows, count in _groups(sizes):
         a = xs[first : first + rows * count].view(count, rows, k)
@@ -310,6 +316,11 @@ def addmm_(
     total = sum(sizes)
     xs = _padded(x, total)
     acc = out if total == m and out.is_contiguous() else _padded(out, total)
+    if len(sizes) == 1:  # the common step: one tile
+        acc.view(1, total, n).baddbmm_(xs.view(1, total, k), w_t.expand(1, k, n))
+        if acc is not out:
+            out.copy_(acc[:m])
+        return out
     for first, rows, count in _groups(sizes):
         a = xs[first : first + rows * count].view(count, rows, k)
         o = acc[first : first + rows * count].view(count, rows, n)
