@@ -54,10 +54,14 @@ def save_bundle(
     tokenizer: SentencePieceUnits | None = None,
     model_card: str | None = None,
     dtype: torch.dtype = torch.float32,
+    training: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as a bundle; without the LM head when serving needs no softmax.
 
     ``dtype=torch.float16`` stores the weights in half the space; they load back as float32.
+    ``training``: what ``elmo train`` records of how the weights came about (steps, units,
+    seconds, and the bundle a warm start continued), kept in ``config.json``
+    (:func:`read_training`).
 
     With a sentencepiece ``tokenizer`` the model reads its pieces (``tokenizer.model``);
     without one it reads words, as original ELMo models do.
@@ -68,7 +72,7 @@ def save_bundle(
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_bundle(model, directory, include_lm_head, tokenizer, model_card, dtype)
+        _write_bundle(model, directory, include_lm_head, tokenizer, model_card, dtype, training)
     except OSError as exc:
         raise WeightFileError(f"{directory}: cannot write the bundle: {exc}") from None
     return directory
@@ -81,6 +85,7 @@ def _write_bundle(
     tokenizer: SentencePieceUnits | None,
     model_card: str | None,
     dtype: torch.dtype,
+    training: dict[str, Any] | None,
 ) -> None:
     from safetensors.torch import save_file
 
@@ -96,6 +101,8 @@ def _write_bundle(
         if tokenizer is None
         else {"type": "sentencepiece", "file": TOKENIZER_FILE},
     }
+    if training is not None:
+        document["training"] = training
     if tokenizer is not None:
         tokenizer.save(directory / TOKENIZER_FILE)
     if model_card is not None:
@@ -128,7 +135,7 @@ def _read_document(directory: Path) -> dict[str, Any]:
         raise WeightFileError(
             f"{path}: format_version is {found!r}, this library reads {FORMAT_VERSION}"
         )
-    unknown = sorted(set(document) - {"format_version", "model", "tokenizer"})
+    unknown = sorted(set(document) - {"format_version", "model", "tokenizer", "training"})
     if unknown:
         raise WeightFileError(f"{path}: unknown key(s) {unknown}")
     return document
@@ -140,6 +147,19 @@ def read_config(directory: Path) -> ModelConfig:
         return from_dict(ModelConfig, document.get("model"), where="model")
     except ConfigError as exc:
         raise ConfigError(f"{directory / CONFIG_FILE}: {exc}") from None
+
+
+def read_training(path: str | Path) -> dict[str, Any] | None:
+    """How a bundle's weights were trained, as ``elmo train`` recorded it (``steps``,
+    ``tokens``, ``elapsed_s``, and ``continued``: the same record of the bundle a warm start
+    began from, or None); None for bundles without the record."""
+    path = resolve_model_path(path)
+    if not (path / CONFIG_FILE).exists():
+        return None
+    training = _read_document(path).get("training")
+    if training is not None and not isinstance(training, dict):
+        raise WeightFileError(f"{path / CONFIG_FILE}: 'training' must be an object")
+    return training
 
 
 def load_tokenizer(path: str | Path) -> SentencePieceUnits | None:

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 from datetime import UTC, datetime
+from typing import Any
 
 import torch
 
@@ -26,6 +27,36 @@ def _hardware(device: torch.device, world: int) -> str:
     return f"{world} × {name}" if world > 1 else name
 
 
+def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
+    """The card's lines on the weights a warm start began from (none for a random init)."""
+    if earlier is None:
+        return ""
+    steps, tokens, seconds = state.step, state.tokens, state.elapsed_s
+    chain, record = [], earlier
+    while record is not None:
+        chain.append(record)
+        steps += record.get("steps", 0)
+        tokens += record.get("tokens", 0)
+        seconds += record.get("elapsed_s", 0.0)
+        record = record.get("continued")
+    first = chain[0]
+    known = "steps" in first
+    before = (
+        f"{first['steps']} steps, {first['tokens']:,} tokens, {first['elapsed_s']:,.0f} s"
+        if known
+        else "no training record"
+    )
+    line = (
+        f"- warm start: from the weights of `{first['from']}` ({before}), with a fresh "
+        "optimizer and this run's warm-up\n"
+    )
+    if all("steps" in r for r in chain):
+        line += (
+            f"- in all, with the runs before: {steps} steps, {tokens:,} tokens, {seconds:,.0f} s\n"
+        )
+    return line
+
+
 def model_card(
     config: TrainConfig,
     data: TrainingData,
@@ -34,7 +65,9 @@ def model_card(
     command: str,
     device: torch.device,
     world: int,
+    earlier: dict[str, Any] | None = None,
 ) -> str:
+    """``earlier``: the training record of the bundle a warm start began from."""
     forward, backward = ppl
     stats = data.train.stats
     valid = (
@@ -60,7 +93,7 @@ with `elmo train`.
 - command: `{command}`
 - steps: {state.step}; tokens seen: {state.tokens:,} (units incl. sentence boundaries)
 - wall time: {state.elapsed_s:,.0f} s; hardware: {hardware}; torch {torch.__version__}
-- finished: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+{_continued(earlier, state)}- finished: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 ## Validation perplexity (per predicted unit)
 | forward | backward | joint (exp of mean NLL) |

@@ -24,7 +24,7 @@ from torch import distributed as dist
 from tqdm import tqdm
 
 from elmo.bilm import BiLM
-from elmo.bundle import save_bundle
+from elmo.bundle import load_bundle, load_config, load_tokenizer, read_training, save_bundle
 from elmo.checkpoint import (
     TrainingState,
     checkpoint_config,
@@ -131,8 +131,11 @@ def _train(
         "batches_per_step": ctx.world * config.data.grad_accum,
     }
     state = TrainingState()
-    torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     checkpoint = latest_checkpoint(output / "checkpoints")
+    if checkpoint is None and config.run.init_from is not None:
+        warm_start(model, config.run.init_from, data, output if ctx.main else None)
+    earlier = _earlier(output)
+    torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     if checkpoint is not None:
         _check_resumable(checkpoint_config(checkpoint), saved_config, checkpoint)
         state = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
@@ -147,10 +150,61 @@ def _train(
     if ctx.main:
         if state.step > first_step:  # a rerun of a finished run logs nothing new
             loop.log_metrics(ppl)
-        card = model_card(config, data, state, ppl, command, ctx.device, ctx.world)
-        save_bundle(model, bundle, tokenizer=data.units, model_card=card)
+        card = model_card(config, data, state, ppl, command, ctx.device, ctx.world, earlier)
+        training = {
+            "steps": state.step,
+            "tokens": state.tokens,
+            "elapsed_s": round(state.elapsed_s, 3),
+            "continued": earlier,
+        }
+        save_bundle(model, bundle, tokenizer=data.units, model_card=card, training=training)
     _barrier()
     return TrainResult(bundle, state, *ppl)
+
+
+WARM_START_FILE = "warm_start.json"
+
+
+def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) -> None:
+    """Load the weights of the bundle at ``path`` into ``model`` (a fresh run's) and, on the
+    main rank, note in ``output`` where they came from and how they were trained, for the
+    model card of every later export of the run (resumed or not)."""
+    units = load_tokenizer(path)
+    if units is None or units.model_proto != data.units.model_proto:
+        raise ConfigError(
+            f"run.init_from={path!r}: its tokenizer is not the run's (set tokenizer.model to "
+            "its tokenizer.model)"
+        )
+    theirs, ours = to_dict(load_config(path)), to_dict(model.config)
+    for document in (theirs, ours):
+        document.pop("dropout", None)  # dropout shapes no weight
+    if theirs != ours:
+        different = sorted(_differences(theirs, ours))
+        raise ConfigError(
+            f"run.init_from={path!r}: its architecture differs from [model] in "
+            + ", ".join(different)
+        )
+    model.load_state_dict(load_bundle(path).state_dict(), strict=True)
+    if output is not None:
+        record = {"from": str(path), **(read_training(path) or {})}
+        (output / WARM_START_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "model") -> list[str]:
+    names = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            names += _differences(left, right, f"{prefix}.{key}")
+        elif left != right:
+            names.append(f"{prefix}.{key} ({left!r} there, {right!r} here)")
+    return names
+
+
+def _earlier(output: Path) -> dict[str, Any] | None:
+    """The record of the bundle this run was warm-started from, if it was."""
+    path = output / WARM_START_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _drop_metrics_after(path: Path, step: int) -> None:

@@ -102,6 +102,11 @@ class RunConfig:
     # or not (with more, MKL may split a product's sums differently from run to run), and one
     # thread per process ran fastest on shared 2-core machines.  null: PyTorch's default.
     threads: int | None = 1
+    # A bundle whose weights (LM head included) start the run instead of a random init: a warm
+    # start, with a fresh optimizer and this config's warm-up (keep optim.warmup_steps short).
+    # Its architecture and tokenizer must be the run's.  Read when the run starts; resuming
+    # from the run's own checkpoints does not read it again.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "run.max_steps must be >= 1")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elmo.bundle import load_bundle, load_tokenizer, save_bundle
+from elmo.bundle import load_bundle, load_tokenizer, read_training, save_bundle
 from elmo.embedder import Embedder
 
 PART = 15 * 2**20
@@ -34,6 +34,7 @@ def half_precision_bundle(model_dir: Path, target: Path) -> float:
         tokenizer=load_tokenizer(model_dir),
         model_card=card,
         dtype=torch.float16,
+        training=read_training(model_dir),
     )
     drift = _half_precision_drift(model_dir, target)
     print(f"float16 weights: max |difference| / max |value| of the vectors = {drift:.2e}")

@@ -271,3 +271,53 @@ def test_a_run_resumes_with_another_thread_count(tmp_path):
     more = load_train_config(TINY, [*settings, "run.max_steps=3", "run.threads=2"])
     result = train(more, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
     assert result.state.step == 3
+
+
+def test_a_warm_start_begins_from_a_bundles_weights_and_records_it(trained, tmp_path):
+    first, result = trained
+    bundle = first / "model"
+    tokenizer = str(bundle / "tokenizer.model")
+    settings = [
+        "run.max_steps=1",
+        "data.batch_tokens=512",
+        "optim.lr=1e-30",  # a step that moves nothing: the weights are the bundle's
+        "optim.warmup_steps=1",
+        f"tokenizer.model={json.dumps(tokenizer)}",
+        f"run.init_from={json.dumps(str(bundle))}",
+    ]
+    run = tmp_path / "warm"
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", run)
+    before, after = _weights(first), _weights(run)
+    for key in before:
+        torch.testing.assert_close(after[key], before[key], rtol=0, atol=1e-6)
+    record = json.loads((run / "model" / "config.json").read_text())["training"]
+    assert record["steps"] == 1 and record["continued"]["from"] == str(bundle)
+    assert record["continued"]["steps"] == result.state.step
+    card = (run / "model" / "MODEL_CARD.md").read_text()
+    assert f"warm start: from the weights of `{bundle}` ({result.state.step} steps" in card
+    assert f"in all, with the runs before: {result.state.step + 1} steps" in card
+    cold = tmp_path / "cold"
+    train(load_train_config(TINY, settings[:-1]), CORPUS / "train.txt", CORPUS / "valid.txt", cold)
+    fresh = _weights(cold)
+    assert not any(torch.allclose(fresh[key], before[key]) for key in before if "weight" in key)
+    assert "warm start" not in (cold / "model" / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("model.recurrent.hidden_size=48", "model.recurrent.hidden_size"), (None, "tokenizer")],
+)
+def test_a_warm_start_from_another_architecture_or_tokenizer_is_refused(
+    trained, tmp_path, setting, message
+):
+    bundle = trained[0] / "model"
+    settings = ["run.max_steps=1", "data.batch_tokens=512"]
+    settings.append(f"run.init_from={json.dumps(str(bundle))}")
+    if setting is not None:
+        settings += [setting, f"tokenizer.model={json.dumps(str(bundle / 'tokenizer.model'))}"]
+    else:
+        settings.append("tokenizer.vocab_size=320")  # a tokenizer of its own, another one
+    with pytest.raises(ConfigError, match=message):
+        train(
+            load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path
+        )
