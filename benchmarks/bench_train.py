@@ -8,22 +8,35 @@ On CUDA it also counts host syncs inside the timed steps (``torch.cuda.set_sync_
 
     python benchmarks/bench_train.py --device cpu --configs tiny small          # CPU rows
     python benchmarks/bench_train.py --device cuda --configs small medium original   # < 5 min
+    python benchmarks/bench_train.py --threads 1 --steps 3 --warmup 1 --before 92a8abb \
+        --run-configs configs/enes-cpu.toml configs/enes-cpu-long.toml --lstm fused loop
+
+With ``--run-configs`` each row is a training config as ``elmo train`` would run it (its model,
+vocabulary size, batch and optimizer) on synthetic sentences, timed in CPU seconds as well as
+wall time; ``--before`` adds the same rows for an earlier revision of the library, imported
+in the same process (as ``benchmarks/bench_versions.py`` does).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
+from bench_versions import import_before
 
 from elmo.bilm import BiLM
 from elmo.chars import token_to_char_ids, used_slots
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.corpus import CorpusStats
 from elmo.data import EncodedCorpus, plan_epoch
+from elmo.machine import cpu_model
 from elmo.objective import LanguageModelObjective
 from elmo.optim import build_optimizer
 from elmo.train_config import OptimConfig
@@ -57,7 +70,9 @@ def synthetic_data(vocab: int, sentences: int, seed: int = 0):
         [np.ones((sentences, 1), np.int32), ids, np.full((sentences, 1), 2, np.int32)], 1
     )
     starts = np.arange(sentences, dtype=np.int64) * 22
-    corpus = EncodedCorpus(units.reshape(-1), starts, starts + 22, CorpusStats())
+    corpus = EncodedCorpus(
+        units.reshape(-1), starts, starts + 22, np.arange(sentences), CorpusStats()
+    )
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     strings = ["<unk>", "<S>", "</S>"] + [
         "".join(rng.choice(letters, size=rng.integers(1, 9))) for _ in range(vocab - 3)
@@ -107,6 +122,73 @@ def measure(name, clip, precision, batch, args, data) -> tuple[float, int]:
     return tokens / elapsed, syncs
 
 
+def measure_run_config(
+    package: str, path: str, lstm: str, args: argparse.Namespace
+) -> tuple[float, float, float]:
+    """A training config's step on synthetic data of its vocabulary and batch size, with the
+    library ``package`` (``elmo``, or an earlier version imported as ``elmo_before``) →
+    (units per CPU-second, units per wall second, wall seconds a step)."""
+    modules = {
+        name: importlib.import_module(f"{package}.{name}")
+        for name in ("bilm", "data", "objective", "optim", "train_config", "train_step")
+    }
+    config = modules["train_config"].load_train_config(path, [])
+    vocab = config.tokenizer.vocab_size
+    corpus, table, unit_chars = synthetic_data(
+        vocab, sentences=config.data.batch_tokens // 22 * (args.steps + args.warmup + 2)
+    )
+    data_module = modules["data"]
+    fields = dataclasses.fields(data_module.EncodedCorpus)  # that version's own class
+    corpus = data_module.EncodedCorpus(**{f.name: getattr(corpus, f.name) for f in fields})
+    torch.manual_seed(0)
+    model_config = dataclasses.replace(config.model, vocab_size=vocab)
+    model = modules["bilm"].BiLM(model_config).train()
+    model.recurrent.use_fused = lstm == "fused"
+    objective = modules["objective"].LanguageModelObjective(model, table)
+    optimizer = modules["optim"].build_optimizer(model, config.optim, torch.device("cpu"))
+    plan = data_module.plan_epoch(corpus.lengths, config.data.batch_tokens, 1, seed=0, epoch=0)
+    step_module = modules["train_step"]
+    settings = step_module.StepSettings(torch.device("cpu"), "fp32", 1.0, config.optim.lr)
+
+    def step(k: int) -> int:
+        batches = plan[k % len(plan)]
+        step_module.run_step(objective, optimizer, corpus, unit_chars, batches, batches, settings)
+        return int(sum(corpus.lengths[b].sum() for b in batches))
+
+    for k in range(args.warmup):
+        step(k)
+    cpu, wall = time.process_time(), time.perf_counter()
+    units = sum(step(args.warmup + k) for k in range(args.steps))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return units / cpu, units / wall, wall / args.steps
+
+
+def run_configs(args: argparse.Namespace) -> None:
+    """Rows for ``--run-configs``: each config, the earlier code first (as it trained, through
+    PyTorch's LSTM kernel), then this tree through each LSTM path of ``--lstm``."""
+    versions = [("elmo", "this tree")]
+    if args.before:
+        with_before = tempfile.mkdtemp()
+        commit = import_before(args.before, Path(with_before))
+        versions.insert(0, ("elmo_before", commit))
+    print(
+        f"CPU ({cpu_model()}), {args.threads} thread(s); torch {torch.__version__}; synthetic "
+        f"sentences of 22 units; {args.steps} timed steps after {args.warmup}"
+    )
+    print("| code | config | LSTM (training) | units / CPU-s | units / s | s / step |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for package, label in versions:
+        for path in args.run_configs:
+            # the earlier code as it trained (PyTorch's LSTM kernel), this tree each way asked
+            for lstm in args.lstm if package == "elmo" else ["fused"]:
+                per_cpu, per_wall, step_s = measure_run_config(package, path, lstm, args)
+                print(
+                    f"| {label} | `{path}` | {lstm} | {per_cpu:,.0f} | {per_wall:,.0f} "
+                    f"| {step_s:.2f} |",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -120,8 +202,25 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--clipped", action="store_true", help="also time the clipped LSTM loop")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument(
+        "--run-configs",
+        nargs="+",
+        metavar="TOML",
+        help="instead: time these training configs (their sizes, vocabulary and batch)",
+    )
+    parser.add_argument(
+        "--lstm",
+        nargs="+",
+        default=["fused"],
+        choices=["fused", "loop"],
+        help="with --run-configs: the LSTM path(s) to train through",
+    )
+    parser.add_argument("--before", help="with --run-configs: also time this git revision")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.run_configs:
+        run_configs(args)
+        return
     data = synthetic_data(args.vocab, sentences=max(args.batch) * (args.steps + args.warmup + 2))
     device_name = (
         torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
