@@ -10,6 +10,7 @@ only every ``log_every`` steps (no host sync per step on a GPU).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from elmo.checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from elmo.config import to_dict
+from elmo.config import from_dict, to_dict
 from elmo.data import EncodedCorpus, make_batch, plan_epoch
 from elmo.errors import ConfigError
 from elmo.model_card import model_card
@@ -224,12 +225,15 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
     """A run resumes only with the config it started with (limits and threads may change)."""
 
     def comparable(document: dict[str, Any]) -> dict[str, Any]:
+        train = document["train"]
+        # settings added since the checkpoint was made count with their defaults; one this
+        # version does not know leaves the document as it is, and so unequal
+        with contextlib.suppress(ConfigError):
+            train = to_dict(from_dict(TrainConfig, train, where="train"))
         run = {
-            k: v
-            for k, v in document["train"]["run"].items()
-            if k not in ("max_steps", "max_time_s", "threads")
+            k: v for k, v in train["run"].items() if k not in ("max_steps", "max_time_s", "threads")
         }
-        return {**document, "train": {**document["train"], "run": run}}
+        return {**document, "train": {**train, "run": run}}
 
     if comparable(previous) != comparable(current):
         raise ConfigError(

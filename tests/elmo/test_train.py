@@ -321,3 +321,27 @@ def test_a_warm_start_from_another_architecture_or_tokenizer_is_refused(
         train(
             load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path
         )
+
+
+def _edit_saved_run_config(run: Path, edit) -> None:
+    for state in (run / "checkpoints").glob("step_*/state.json"):
+        document = json.loads(state.read_text())
+        edit(document["config"]["train"]["run"])
+        state.write_text(json.dumps(document))
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    settings = ["run.max_steps=2", "run.checkpoint_every=1", "data.batch_tokens=512"]
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    _edit_saved_run_config(tmp_path, lambda run: run.pop("init_from"))  # an older version's
+    more = load_train_config(TINY, [*settings, "run.max_steps=3"])
+    result = train(more, CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    assert result.state.step == 3
+    _edit_saved_run_config(tmp_path, lambda run: run.update(unknown_setting=1))  # a newer one's
+    with pytest.raises(ConfigError, match="another config"):
+        train(
+            load_train_config(TINY, [*settings, "run.max_steps=4"]),
+            CORPUS / "train.txt",
+            CORPUS / "valid.txt",
+            tmp_path,
+        )
