@@ -115,6 +115,8 @@ def _train(
     model_config = replace(config.model, vocab_size=data.units.vocab_size)
     torch.manual_seed(config.run.seed)
     model = BiLM(model_config).to(ctx.device).train()
+    lstm = config.run.lstm
+    model.recurrent.use_fused = lstm == "fused" or (lstm == "auto" and ctx.device.type != "cpu")
     objective = LanguageModelObjective(model, data.units.unit_char_ids().to(ctx.device))
     wrapped = (
         torch.nn.parallel.DistributedDataParallel(
@@ -231,7 +233,9 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
         with contextlib.suppress(ConfigError):
             train = to_dict(from_dict(TrainConfig, train, where="train"))
         run = {
-            k: v for k, v in train["run"].items() if k not in ("max_steps", "max_time_s", "threads")
+            k: v
+            for k, v in train["run"].items()
+            if k not in ("max_steps", "max_time_s", "threads", "lstm")
         }
         return {**document, "train": {**train, "run": run}}
 
@@ -239,7 +243,7 @@ def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Pa
         raise ConfigError(
             f"{path}: the checkpoint was made with another config, data or number of ranks; "
             "use the same config "
-            "and data (only run.max_steps, run.max_time_s and run.threads may change) "
+            "and data (only run.max_steps, run.max_time_s, run.threads and run.lstm may change) "
             "or another --output"
         )
 

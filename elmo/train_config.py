@@ -102,6 +102,12 @@ class RunConfig:
     # or not (with more, MKL may split a product's sums differently from run to run), and one
     # thread per process ran fastest on shared 2-core machines.  null: PyTorch's default.
     threads: int | None = 1
+    # The LSTM's gradient path: PyTorch's kernel ("fused", cuDNN on a GPU) or the library's
+    # step loop ("loop"); "auto": the loop on a CPU, where it trained faster per CPU-second
+    # (benchmarks/bench_train.py --run-configs), the kernel elsewhere.  The same arithmetic up
+    # to float rounding, so, like threads, it may change when a run resumes.  Clipped cells
+    # always take the loop.
+    lstm: Literal["auto", "fused", "loop"] = "auto"
     # A bundle whose weights (LM head included) start the run instead of a random init: a warm
     # start, with a fresh optimizer and this config's warm-up (keep optim.warmup_steps short).
     # Its architecture and tokenizer must be the run's.  Read when the run starts; resuming

@@ -345,3 +345,22 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp
             CORPUS / "valid.txt",
             tmp_path,
         )
+
+
+@pytest.mark.parametrize("lstm", ["auto", "loop", "fused"])
+def test_run_lstm_chooses_the_gradient_path_and_auto_takes_the_loop_on_a_cpu(
+    tmp_path, monkeypatch, lstm
+):
+    from elmo.cells import LSTMPCell
+
+    kernel_runs = []
+    real = LSTMPCell.fused
+
+    def fused(self, *args):
+        kernel_runs.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(LSTMPCell, "fused", fused)
+    settings = ["run.max_steps=2", "data.batch_tokens=512", f"run.lstm={json.dumps(lstm)}"]
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", tmp_path)
+    assert bool(kernel_runs) == (lstm == "fused")
