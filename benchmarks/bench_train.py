@@ -35,10 +35,11 @@ from elmo.bilm import BiLM
 from elmo.chars import token_to_char_ids, used_slots
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.corpus import CorpusStats
-from elmo.data import EncodedCorpus, plan_epoch
+from elmo.data import EncodedCorpus, encode_corpus, plan_epoch
 from elmo.machine import cpu_model
 from elmo.objective import LanguageModelObjective
 from elmo.optim import build_optimizer
+from elmo.tokenization import SentencePieceUnits
 from elmo.train_config import OptimConfig
 from elmo.train_step import StepSettings, run_step
 
@@ -133,10 +134,14 @@ def measure_run_config(
         for name in ("bilm", "data", "objective", "optim", "train_config", "train_step")
     }
     config = modules["train_config"].load_train_config(path, [])
-    vocab = config.tokenizer.vocab_size
-    corpus, table, unit_chars = synthetic_data(
-        vocab, sentences=config.data.batch_tokens // 22 * (args.steps + args.warmup + 2)
-    )
+    if args.text:
+        corpus, table, unit_chars = real_data(args, config.data.max_units)
+        vocab = len(table)
+    else:
+        vocab = config.tokenizer.vocab_size
+        corpus, table, unit_chars = synthetic_data(
+            vocab, sentences=config.data.batch_tokens // 22 * (args.steps + args.warmup + 2)
+        )
     data_module = modules["data"]
     fields = dataclasses.fields(data_module.EncodedCorpus)  # that version's own class
     corpus = data_module.EncodedCorpus(**{f.name: getattr(corpus, f.name) for f in fields})
@@ -163,6 +168,15 @@ def measure_run_config(
     return units / cpu, units / wall, wall / args.steps
 
 
+def real_data(args: argparse.Namespace, max_units: int):
+    """``--text`` cut into ``--tokenizer``'s units (cached in ``--cache``), as ``elmo train``
+    reads it: the lengths, distinct units and padding of real batches."""
+    units = SentencePieceUnits.load(args.tokenizer)
+    corpus = encode_corpus(args.text, units, max_units, args.cache)
+    table = units.unit_char_ids()
+    return corpus, table, used_slots(table).numpy()
+
+
 def run_configs(args: argparse.Namespace) -> None:
     """Rows for ``--run-configs``: each config, the earlier code first (as it trained, through
     PyTorch's LSTM kernel), then this tree through each LSTM path of ``--lstm``."""
@@ -171,9 +185,14 @@ def run_configs(args: argparse.Namespace) -> None:
         with_before = tempfile.mkdtemp()
         commit = import_before(args.before, Path(with_before))
         versions.insert(0, ("elmo_before", commit))
+    data = (
+        f"`{args.text}` in the units of `{args.tokenizer}`"
+        if args.text
+        else ("synthetic sentences of 22 units")
+    )
     print(
-        f"CPU ({cpu_model()}), {args.threads} thread(s); torch {torch.__version__}; synthetic "
-        f"sentences of 22 units; {args.steps} timed steps after {args.warmup}"
+        f"CPU ({cpu_model()}), {args.threads} thread(s); torch {torch.__version__}; {data}; "
+        f"{args.steps} timed steps after {args.warmup}"
     )
     print("| code | config | LSTM (training) | units / CPU-s | units / s | s / step |")
     print("| --- | --- | --- | ---: | ---: | ---: |")
@@ -216,6 +235,13 @@ def main() -> None:
         help="with --run-configs: the LSTM path(s) to train through",
     )
     parser.add_argument("--before", help="with --run-configs: also time this git revision")
+    parser.add_argument("--text", help="with --run-configs: train on this text, not synthetic")
+    parser.add_argument(
+        "--tokenizer", default="models/default/tokenizer.model", help="the units of --text"
+    )
+    parser.add_argument(
+        "--cache", default=".cache/bench_train", help="where --text's encoding is kept"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.run_configs:

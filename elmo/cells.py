@@ -6,7 +6,7 @@ the backward stack.  Two ways to run a cell, equal up to float rounding:
 - ``loop``: input projections a block of steps at a time, then per step one matmul by the
   recurrent weights plus pointwise math.  Needed for clipping and peepholes, and used for
   feature extraction on a CPU (see :func:`_loop_is_better`), where its products run in
-  fixed-size row tiles and its gate functions in whole SIMD blocks (:mod:`elmo.tiles`).
+  row tiles of checked sizes and its gate functions in whole SIMD blocks (:mod:`elmo.tiles`).
 - ``fused``: PyTorch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (cuDNN on GPU, oneDNN on CPU) over a
   packed batch, used whenever the cell's equations are exactly what that kernel computes.
 
@@ -120,7 +120,7 @@ class Cell(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """Step by step over rows sorted longest first, so that step ``t`` multiplies only the
         rows still running (a prefix), as a packed sequence would.  On a CPU without gradients
-        every product runs in fixed-size row tiles and the gates' functions in whole SIMD
+        every product runs in row tiles of checked sizes and the gates' functions in whole SIMD
         blocks (:mod:`elmo.tiles`), so a row gets the same bits in any batch.  ``weights``:
         :meth:`loop_weights` made earlier, for a caller that runs a few steps at a time with
         weights it knows to be unchanged (:mod:`elmo.streaming`)."""

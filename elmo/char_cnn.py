@@ -111,7 +111,7 @@ class CharCNN(nn.Module):
 
     @staticmethod
     def _scores(windows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """``(n, starts, K) @ (K, F)``; on a CPU without gradients in fixed-size row tiles, so
+        """``(n, starts, K) @ (K, F)``; on a CPU without gradients in row tiles of checked sizes, so
         that a window's score does not depend on how many windows the batch has."""
         if not exact(windows):
             return windows @ weight

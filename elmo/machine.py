@@ -61,7 +61,7 @@ def report() -> str:
         )
         for inner, outer in CHECKED_SHAPES
     }
-    described = {}
+    described: dict[str, list[str]] = {}
     for shape, sizes in chosen.items():
         text = "none, multiplied plainly" if sizes is None else ", ".join(map(str, sizes))
         described.setdefault(text, []).append(f"({shape[0]}, {shape[1]})")

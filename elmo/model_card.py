@@ -32,7 +32,8 @@ def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
     if earlier is None:
         return ""
     steps, tokens, seconds = state.step, state.tokens, state.elapsed_s
-    chain, record = [], earlier
+    chain: list[dict[str, Any]] = []
+    record: dict[str, Any] | None = earlier
     while record is not None:
         chain.append(record)
         steps += record.get("steps", 0)
