@@ -11,6 +11,7 @@ vocabularies; the model adds them around every sentence itself (see :mod:`elmo.b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -27,6 +28,7 @@ __all__ = [
     "PADDING_CHAR_ID",
     "batch_to_char_ids",
     "bytes_to_char_ids",
+    "check_text",
     "sentence_char_ids",
     "token_to_char_ids",
     "used_slots",
@@ -69,6 +71,20 @@ def bytes_to_char_ids(data: bytes) -> list[int]:
     return [i + 1 for i in ids]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse text that is not Unicode: a lone UTF-16 surrogate (JSON's ``"\\ud800"`` without
+    its pair, say) has no UTF-8 form, so no unit or character id."""
+    found = _SURROGATE.search(text)
+    if found is not None:
+        raise InvalidInputError(
+            f"{where} holds a lone surrogate U+{ord(found.group()):04X} at character "
+            f"{found.start()}: not Unicode text"
+        )
+
+
 def validate_sentences(sentences: object) -> list[list[str]]:
     """Check a batch of token lists, naming the first bad sentence/token in the error.
 
@@ -91,6 +107,7 @@ def validate_sentences(sentences: object) -> list[list[str]]:
                 )
             if not token:
                 raise InvalidInputError(f"sentence {i}, token {j}: empty token")
+            check_text(token, f"sentence {i}, token {j}")
         checked.append(list(sentence))
     return checked
 

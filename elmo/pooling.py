@@ -14,6 +14,7 @@ import numpy as np
 from elmo.errors import InvalidInputError
 
 __all__ = [
+    "FLOAT32_MAX",
     "SENTENCE_POOLING",
     "Mix",
     "check_sentence_pooling",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 SENTENCE_POOLING = ("mean", "max", "first_last")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,18 @@ class Mix:
 
     weights: tuple[float, ...]
     gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.gamma) or abs(self.gamma) > FLOAT32_MAX:
+            raise InvalidInputError(
+                f"mix gamma must be a finite float32 (|gamma| <= {FLOAT32_MAX:.4g}); "
+                f"got {self.gamma!r}"
+            )
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if np.isnan(weights).any() or np.isposinf(weights).any() or np.isneginf(weights).all():
+            raise InvalidInputError(
+                f"mix weights must be finite (-inf drops a layer, not all); got {self.weights!r}"
+            )
 
     @classmethod
     def parse(cls, spec: object, num_layers: int) -> Mix | None:
@@ -72,8 +86,16 @@ def resolve_layers(layers: Sequence[int] | str, count: int) -> tuple[int, ...]:
 
 
 def mix_layers(vectors: np.ndarray, mix: Mix) -> np.ndarray:
-    """``[K, n, 2D]`` → ``[n, 2D]``."""
-    return mix.gamma * np.einsum("k,knd->nd", mix.normalised(), vectors)
+    """``[K, n, 2D]`` → ``[n, 2D]``.  A gamma that takes a mixed value past float32's range is
+    refused (the vectors would hold infinities, which JSON cannot carry)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mixed = mix.gamma * np.einsum("k,knd->nd", mix.normalised(), vectors)
+    if not np.isfinite(mixed).all():
+        raise InvalidInputError(
+            f"mix gamma {mix.gamma:g} takes the mixed vectors past float32's range "
+            f"(|value| <= {FLOAT32_MAX:.4g}); use a smaller gamma"
+        )
+    return mixed
 
 
 def check_sentence_pooling(how: str | None) -> None:
@@ -91,8 +113,8 @@ def pool_sentence(vectors: np.ndarray, how: str) -> np.ndarray:
     n, width = vectors.shape[-2], vectors.shape[-1]
     if n == 0:
         return np.zeros((*vectors.shape[:-2], width), dtype=np.float32)
-    if how == "mean":
-        return vectors.mean(axis=-2)
+    if how == "mean":  # summed in float64: a sum of float32 near their limit stays finite
+        return vectors.mean(axis=-2, dtype=np.float64).astype(vectors.dtype)
     if how == "max":
         return vectors.max(axis=-2)
     half = width // 2

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import torch
 
-from elmo.chars import BOS_TOKEN, EOS_TOKEN, MAX_CHARS, bytes_to_char_ids, token_to_char_ids
+from elmo.chars import (
+    BOS_TOKEN,
+    EOS_TOKEN,
+    MAX_CHARS,
+    bytes_to_char_ids,
+    check_text,
+    token_to_char_ids,
+)
 from elmo.errors import InvalidInputError, WeightFileError
 
 __all__ = ["SentencePieceUnits", "Word", "pre_tokenize", "train_sentencepiece"]
@@ -43,6 +50,7 @@ def pre_tokenize(text: str) -> list[Word]:
     """Split raw text into words and punctuation, keeping character offsets."""
     if not isinstance(text, str):
         raise InvalidInputError(f"expected text as str, got {type(text).__name__}")
+    check_text(text, "the text")
     return [Word(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 

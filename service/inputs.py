@@ -52,7 +52,12 @@ def tokenize_inputs(
                 raise ServiceError(
                     400, f"{where} is an empty string", param=where, code="empty_input"
                 )
-            words = pre_tokenize(item)
+            try:
+                words = pre_tokenize(item)
+            except InvalidInputError as exc:
+                raise ServiceError(
+                    400, f"{where}: {exc}", param=where, code="invalid_value"
+                ) from None
             if not words:
                 raise ServiceError(
                     400, f"{where} has no tokens (only white space)", param=where,

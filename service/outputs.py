@@ -14,14 +14,19 @@ from typing import Any
 import numpy as np
 
 from elmo.pooling import Mix, mix_layers, pool_sentence
+from service.errors import ServiceError
 
-__all__ = ["encode_array", "l2_normalize", "openai_vector", "shape_vectors"]
+__all__ = ["FLOAT16_MAX", "encode_array", "l2_normalize", "openai_vector", "shape_vectors"]
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def l2_normalize(array: np.ndarray) -> np.ndarray:
     """Unit length along the last axis; a zero vector stays zero."""
-    norm = np.linalg.norm(array, axis=-1, keepdims=True)
-    return np.divide(array, norm, out=np.zeros_like(array), where=norm > 0)
+    wide = array.astype(np.float64)  # squares of large float32 values overflow float32
+    norm = np.linalg.norm(wide, axis=-1, keepdims=True)
+    unit = np.divide(wide, norm, out=np.zeros_like(wide), where=norm > 0)
+    return unit.astype(array.dtype)
 
 
 def shape_vectors(
@@ -53,6 +58,14 @@ def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32"
     """Nested lists of floats, or ``{"data", "dtype", "shape"}`` with little-endian bytes."""
     if encoding_format == "float":
         return array.tolist()
+    if dtype == "float16" and array.size and float(np.abs(array).max()) > FLOAT16_MAX:
+        raise ServiceError(
+            400,
+            f"the vectors reach {float(np.abs(array).max()):.4g}, past float16's range "
+            f"({FLOAT16_MAX:g}); ask for dtype float32, or normalize",
+            param="dtype",
+            code="invalid_value",
+        )
     little = array.astype("<f2" if dtype == "float16" else "<f4")
     return {
         "data": base64.b64encode(little.tobytes()).decode("ascii"),

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from elmo import __version__
 from elmo.embedder import PreparedSentence
+from elmo.errors import InvalidInputError
 from elmo.pooling import Mix
 from service.errors import ClientDisconnected, ServiceError
 from service.inputs import Sentence, prepare_inputs, tokenize_inputs
@@ -80,7 +81,10 @@ def _state(request: Request) -> ServiceState:
 
 
 def _json(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # allow_nan=False: a non-finite value is a bug to fail on, never a 200 that is not JSON
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 async def _disconnected(request: Request) -> None:
@@ -171,7 +175,11 @@ def _mix(requested: str | MixWeights | None, count: int) -> Mix | None:
             param="mix.weights",
             code="invalid_value",
         )
-    return Mix(tuple(requested.weights), requested.gamma)
+    try:
+        return Mix(tuple(requested.weights), requested.gamma)
+    except InvalidInputError as exc:
+        param = "mix.gamma" if "gamma" in str(exc) else "mix.weights"
+        raise ServiceError(400, str(exc), param=param, code="invalid_value") from None
 
 
 def _offsets(sentence: Sentence) -> list[list[int]] | None:
@@ -212,10 +220,14 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     def render() -> bytes:
         data, words = [], 0
         for i, (sentence, vectors) in enumerate(zip(sentences, unit_vectors, strict=True)):
-            array = shape_vectors(
-                sentence.prepared.word_vectors(vectors, unit_pooling),
-                layers, mix, body.pooling, body.normalize,
-            )  # fmt: skip
+            try:
+                array = shape_vectors(
+                    sentence.prepared.word_vectors(vectors, unit_pooling),
+                    layers, mix, body.pooling, body.normalize,
+                )  # fmt: skip
+            except InvalidInputError as exc:  # a mix that overflows float32 for these vectors
+                raise ServiceError(400, f"inputs[{i}]: {exc}", param="mix.gamma",
+                                   code="invalid_value") from None  # fmt: skip
             words += len(sentence.tokens)
             data.append(
                 {

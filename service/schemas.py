@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
 from pydantic_core import PydanticCustomError
 
+from elmo.pooling import FLOAT32_MAX
+
 __all__ = [
     "EmbedRequest",
     "EmbedResponse",
@@ -38,7 +40,9 @@ class MixWeights(_Strict):
     """A scalar mix: ``gamma * sum_k softmax(weights)_k * layer_k`` over the chosen layers."""
 
     weights: list[FiniteFloat] = Field(min_length=1, description="one per chosen layer")
-    gamma: FiniteFloat = 1.0
+    gamma: FiniteFloat = Field(
+        1.0, ge=-FLOAT32_MAX, le=FLOAT32_MAX, description="a float32: |gamma| <= 3.4028e38"
+    )
 
 
 class EmbedRequest(_Strict):

@@ -8,6 +8,7 @@ from elmo.chars import (
     PADDING_CHAR_ID,
     batch_to_char_ids,
     token_to_char_ids,
+    validate_sentences,
 )
 from elmo.errors import InvalidInputError
 from factories import ELMO_REFERENCE
@@ -76,3 +77,13 @@ def test_empty_batch_gives_zero_rows():
 def test_bad_input_names_sentence_and_token(bad, message):
     with pytest.raises(InvalidInputError, match=message):
         batch_to_char_ids(bad)
+
+
+@pytest.mark.parametrize("token", ["\ud800", "ab\udfffc"])
+def test_a_token_with_a_lone_surrogate_is_refused_naming_where(token):
+    with pytest.raises(InvalidInputError, match=r"sentence 0, token 1 holds a lone surrogate U\+D"):
+        validate_sentences([["ok", token]])
+
+
+def test_a_surrogate_pair_decoded_into_one_character_is_accepted():
+    assert validate_sentences([["\U0001f600"]]) == [["\U0001f600"]]

@@ -62,3 +62,29 @@ def test_pooling_an_empty_sentence_gives_zeros_and_bad_names_are_rejected():
     assert not pool_sentence(np.zeros((3, 0, 4), np.float32), "max").any()
     with pytest.raises(InvalidInputError, match="sentence pooling must be one of"):
         pool_sentence(VECTORS, "sum")
+
+
+@pytest.mark.parametrize("gamma", [float("nan"), float("inf"), 1e39, -3.5e38])
+def test_a_gamma_that_is_not_a_finite_float32_is_refused(gamma):
+    with pytest.raises(InvalidInputError, match="gamma"):
+        Mix((0.0, 0.0, 0.0), gamma)
+
+
+@pytest.mark.parametrize(
+    "weights", [(float("nan"), 0.0, 0.0), (float("inf"), 0.0, 0.0), (float("-inf"),) * 3]
+)
+def test_weights_that_leave_no_finite_mix_are_refused(weights):
+    with pytest.raises(InvalidInputError, match="weights"):
+        Mix(weights)
+
+
+def test_a_mix_past_float32s_range_is_refused_not_returned_as_infinity():
+    with pytest.raises(InvalidInputError, match="float32's range"):
+        mix_layers(VECTORS, Mix((0.0, 0.0, 0.0), 3e38))
+    assert np.isfinite(mix_layers(VECTORS, Mix((0.0, 0.0, 0.0), 1e35))).all()
+
+
+def test_mean_pooling_of_large_values_stays_finite():
+    big = np.full((1, 3, 4), 3e38, dtype=np.float32)
+    pooled = pool_sentence(big, "mean")
+    assert pooled.dtype == np.float32 and np.isfinite(pooled).all()

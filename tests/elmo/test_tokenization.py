@@ -75,3 +75,8 @@ def test_tokenizer_files_are_checked(tmp_path):
 def test_a_word_that_normalises_away_becomes_byte_pieces(units):
     (pieces,) = units.encode_words(["\ufeff"])
     assert [units.processor.id_to_piece(i) for i in pieces] == ["<0xEF>", "<0xBB>", "<0xBF>"]
+
+
+def test_raw_text_with_a_lone_surrogate_is_refused_with_its_position():
+    with pytest.raises(InvalidInputError, match=r"lone surrogate U\+D800 at character 4"):
+        pre_tokenize("hola\ud800 mundo")

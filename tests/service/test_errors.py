@@ -188,3 +188,51 @@ async def test_an_unexpected_failure_is_a_generic_500_without_details(
     assert "secret" not in response.text and "Traceback" not in response.text
     assert response.json()["error"]["code"] == "internal_error"
     assert response.headers["x-request-id"] == "r1"
+
+
+@pytest.mark.parametrize("gamma", ["1e308", "-1e39"])
+async def test_a_gamma_outside_float32_is_refused_naming_it(serve_app, gamma):
+    body = (
+        f'{{"inputs": "hola", "mix": {{"weights": [0, 0, 0], "gamma": {gamma}}}, '
+        '"pooling": "mean"}'
+    )
+    async with serve_app(**LIMITS) as (client, _):
+        check_error(await post_raw(client, "/v1/embed", body), 400, "mix.gamma", "equal to")
+
+
+async def test_a_gamma_that_overflows_the_mixed_vectors_is_a_400_never_a_non_json_200(serve_app):
+    body = {"inputs": "hola que tal", "mix": {"weights": [0, 0, 0], "gamma": 3.4e38}}
+    async with serve_app(**LIMITS) as (client, _):
+        response = await client.post("/v1/embed", json=body)
+        finite = await client.post(
+            "/v1/embed", json={**body, "mix": {"weights": [0, 0, 0], "gamma": 2.0}}
+        )
+    check_error(response, 400, "mix.gamma", "float32's range")
+    assert finite.status_code == 200
+    json.loads(finite.text, parse_constant=lambda name: pytest.fail(f"{name} in a 200"))
+
+
+async def test_float16_vectors_past_its_range_are_refused_naming_dtype(serve_app):
+    body = {
+        "inputs": "hola",
+        "mix": {"weights": [0, 0, 0], "gamma": 1e30},
+        "encoding_format": "base64",
+        "dtype": "float16",
+    }
+    async with serve_app(**LIMITS) as (client, _):
+        check_error(await client.post("/v1/embed", json=body), 400, "dtype", "float16's range")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/embed", '{"inputs": "x \\ud800"}', "inputs"),
+        ("/v1/embed", '{"inputs": ["ok", "x \\udfff y"]}', "inputs[1]"),
+        ("/v1/embed", '{"inputs": [["x", "\\ud800"]]}', "inputs[0]"),
+        ("/v1/embeddings", '{"input": "x \\ud800"}', "input"),
+        ("/v1/tokenize", '{"inputs": "x \\ud800"}', "inputs"),
+    ],
+)
+async def test_a_lone_surrogate_is_a_400_on_every_post_route(serve_app, path, body, param):
+    async with serve_app(**LIMITS) as (client, _):
+        check_error(await post_raw(client, path, body), 400, param, "lone surrogate U+D")
