@@ -110,10 +110,26 @@ def prepare_inputs(
             )
         if truncated:
             prepared, kept = _truncate(prepared, max_sentence_tokens)
+            if kept == 0:  # a first word longer than the limit: nothing whole is left
+                first = _units_of_word(embedder, tokens[0])
+                raise ServiceError(
+                    400,
+                    f"{where}: its first word alone has {first} tokens (model units), more "
+                    f"than max_sentence_tokens={max_sentence_tokens}; truncation keeps whole "
+                    "words, so nothing would be left",
+                    param=where,
+                    code="sentence_too_long",
+                )
             tokens = tokens[:kept]
             offsets = offsets[:kept] if offsets is not None else None
         sentences.append(Sentence(tokens, offsets, prepared, truncated))
     return sentences
+
+
+def _units_of_word(embedder: Embedder, word: str) -> int:
+    """Model units of one word."""
+    (prepared,) = embedder.prepare([[word]])
+    return int(prepared.num_units)
 
 
 def _truncate(prepared: PreparedSentence, max_units: int) -> tuple[PreparedSentence, int]:

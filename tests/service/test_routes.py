@@ -323,3 +323,20 @@ async def test_a_model_that_fails_to_load_keeps_ready_503_and_routes_answer_503(
     assert ready.status_code == 503 and ready.json() == {"status": "failed"}
     assert embed.status_code == 503 and embed.json()["error"]["code"] == "model_not_ready"
     assert health.status_code == 200
+
+
+async def test_truncating_a_sentence_whose_first_word_is_over_the_limit_is_a_400(
+    serve_app, sentencepiece_embedder
+):
+    long_word = "zq" * 200  # hundreds of pieces in a 400-piece vocabulary
+    async with serve_app(model=sentencepiece_embedder, max_sentence_tokens=40) as (client, _):
+        alone = await client.post("/v1/embed", json={"inputs": long_word, "truncate": True})
+        after = await client.post(
+            "/v1/embed", json={"inputs": f"the {long_word}", "truncate": True}
+        )
+    assert alone.status_code == 400, alone.text
+    error = alone.json()["error"]
+    assert error["param"] == "inputs" and "max_sentence_tokens=40" in error["message"]
+    assert "first word alone" in error["message"]
+    assert after.status_code == 200  # a whole word fits: the rest is cut, as documented
+    assert after.json()["data"][0]["tokens"] == ["the"] and after.json()["data"][0]["truncated"]
