@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from elmo.chars import check_text
 from elmo.embedder import Embedder
 from elmo.errors import ElmoError, InvalidInputError
 
@@ -113,6 +114,9 @@ def extract(
         raise ExtractError(f"{output}: exists; pass --force to overwrite it")
     if not source.is_file():
         raise ExtractError(f"{source}: no such file")
+    if not output.parent.is_dir():
+        raise ExtractError(f"{output}: the directory {output.parent} does not exist")
+    _remove_stale_parts(output)
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
     mix = None if output_layers == "all" else output_layers
     written = 0
@@ -120,6 +124,12 @@ def extract(
         with _Writer(kind, tmp) as write, tqdm(unit="sentence", disable=not progress) as bar:
             for chunk in _chunks(read_input(source, pretokenized)):
                 inputs = [line.tokens if line.tokens is not None else line.text for line in chunk]
+                for line, item in zip(chunk, inputs, strict=True):
+                    try:
+                        for text in [item] if isinstance(item, str) else item:
+                            check_text(text, "the line")
+                    except InvalidInputError as exc:
+                        raise ExtractError(f"{source}:{line.index + 1}: {exc}") from None
                 try:
                     results = _embed(embedder, inputs, mix)
                 except InvalidInputError as exc:
@@ -134,6 +144,26 @@ def extract(
         with suppress(FileNotFoundError):
             tmp.unlink()
     return written
+
+
+def _remove_stale_parts(output: Path) -> None:
+    """Remove the partial files of earlier runs into ``output`` whose process is gone (killed
+    before it could clean up); a running one's stays."""
+    for part in output.parent.glob(f".{output.name}.tmp*"):
+        pid = part.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _running(int(pid)):
+            with suppress(OSError):
+                part.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _embed(embedder: Embedder, inputs: list, mix: str | None) -> list:

@@ -87,6 +87,8 @@ def test_jsonl_input_and_output_round_trip(tmp_path, expected):
         (b'"ok"\n{not json\n', "in.jsonl", "in.jsonl:2: not valid JSON"),
         (b'"ok"\n[1, 2]\n', "in.jsonl", "in.jsonl:2: expected a string"),
         (b'"ok"\n{"words": []}\n', "in.jsonl", "in.jsonl:2: expected a string"),
+        (b'"ok"\n"x"\n"a \\ud800"\n', "in.jsonl", "in.jsonl:3: the line holds a lone surrogate"),
+        (b'"ok"\n{"tokens": ["a", "\\udfff"]}\n', "in.jsonl", "in.jsonl:2: the line holds a lone"),
     ],
 )
 def test_bad_lines_are_named_and_leave_no_output(tmp_path, capsys, content, name, message):
@@ -116,3 +118,20 @@ def test_without_model_the_default_is_used_and_its_absence_is_explained(
     monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path / "models"))
     assert main(["embed", str(source), str(tmp_path / "o.hdf5"), "--quiet"]) == 2
     assert "default: neither a directory nor a model in" in capsys.readouterr().err
+
+
+def test_an_output_in_a_missing_directory_is_refused_naming_it(tmp_path, source, capsys):
+    assert embed(str(source), str(tmp_path / "nowhere" / "out.hdf5")) == 2
+    assert f"the directory {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+
+
+def test_partial_files_of_killed_runs_are_removed_and_a_running_ones_kept(tmp_path, source):
+    import os
+
+    out = tmp_path / "out.hdf5"
+    dead = tmp_path / ".out.hdf5.tmp999999999"  # no such process
+    alive = tmp_path / f".out.hdf5.tmp{os.getppid()}"  # the process that runs the tests' parent
+    dead.write_text("left by kill -9")
+    alive.write_text("being written")
+    assert embed(str(source), str(out)) == 0
+    assert out.exists() and not dead.exists() and alive.exists()
