@@ -403,7 +403,6 @@ async def info(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "model": state.model_name,
-            "path": str(state.model_path) if state.model_path else None,
             "dim": embedder.dim,
             "num_layers": embedder.num_layers,
             "layers": layers,

@@ -196,6 +196,21 @@ async def test_models_info_health_and_ready(serve_app):
     assert health.json() == {"status": "ok"} and ready.json() == {"status": "ready"}
 
 
+async def test_info_does_not_show_where_the_model_lies_on_the_server(embedder, tmp_path):
+    import httpx
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(), embedder=embedder)
+    app.state.service.model_path = tmp_path / "secret-dir" / "my-model"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            text = (await client.get("/info")).text
+    assert "secret-dir" not in text and str(tmp_path) not in text
+
+
 async def test_ready_is_503_while_draining(serve_app):
     async with serve_app() as (client, app):
         app.state.service.draining = True
