@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -144,12 +145,47 @@ async def _on_service_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    message, param = describe_validation_errors(exc.errors())
+    errors = exc.errors()
+    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if errors and tuple(errors[0].get("loc", ())) == ("body",) and kind not in (
+        "", "application/json"
+    ) and not kind.endswith("+json"):  # fmt: skip
+        message = f"Content-Type must be application/json, got {kind!r}"
+        return error_response(ServiceError(415, message, code="unsupported_media_type"))
+    message, param = describe_validation_errors(errors)
     return error_response(ServiceError(400, message, param=param, code="invalid_value"))
+
+
+BODY_CHUNKS = "elmo.body_chunks"
+_UNPARSED = "There was an error parsing the body"  # FastAPI's detail, whatever the cause
+
+
+def diagnose_body(body: bytes, content_type: str | None) -> str:
+    """Why a body that FastAPI could not parse is not a JSON object, in words."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        return f"Content-Type must be application/json, got {kind!r}"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not valid UTF-8: byte 0x{body[exc.start]:02x} at offset {exc.start}"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "the JSON body nests too deeply to parse"
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON body at character {exc.pos}: {exc.msg}"
+    except ValueError:  # Python's limit on the digits of an integer
+        return f"the JSON body holds an integer of more than {sys.get_int_max_str_digits()} digits"
+    return "the request body must be a JSON object"
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSED and BODY_CHUNKS in request.scope:
+        body = b"".join(request.scope[BODY_CHUNKS])
+        message = diagnose_body(body, request.headers.get("content-type"))
+        return error_response(ServiceError(400, message, code="invalid_value"))
     if exc.status_code == 404:
         message = f"unknown route: {request.method} {request.url.path}"
         code = "unknown_route"

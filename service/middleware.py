@@ -18,7 +18,7 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BodyTooLarge, error_body
+from service.errors import BODY_CHUNKS, BodyTooLarge, error_body
 from service.metrics import Metrics
 
 __all__ = ["AuthMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware", "send_error"]
@@ -130,7 +130,9 @@ class AuthMiddleware:
 
 class BodyLimitMiddleware:
     """413 for bodies over ``max_bytes``: at once from ``Content-Length``, and by counting the
-    bytes as they arrive (chunked uploads, or a client that lies about the length)."""
+    bytes as they arrive (chunked uploads, or a client that lies about the length).  415 for a
+    compressed body.  The pieces that pass are kept in the scope (no copy), so that a body the
+    JSON parser refuses gets an answer that says why."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -148,15 +150,26 @@ class BodyLimitMiddleware:
             if int(declared) > self.max_bytes:
                 await send_error(send, 413, self.message(), code="body_too_large")
                 return
+        encoding = Headers(scope=scope).get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            await send_error(
+                send, 415, f"Content-Encoding {encoding!r} is not supported: send the body "
+                "uncompressed", code="unsupported_encoding",
+            )  # fmt: skip
+            return
         received = 0
+        chunks: list[bytes] = []  # the body's pieces as they pass, for diagnosing parse errors
+        scope[BODY_CHUNKS] = chunks
 
         async def counting_receive() -> Message:
             nonlocal received
             message: dict[str, Any] = await receive()  # type: ignore[assignment]
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                piece = message.get("body", b"")
+                received += len(piece)
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.message())
+                chunks.append(piece)
             return message
 
         await self.app(scope, counting_receive, send)

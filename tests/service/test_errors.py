@@ -236,3 +236,25 @@ async def test_float16_vectors_past_its_range_are_refused_naming_dtype(serve_app
 async def test_a_lone_surrogate_is_a_400_on_every_post_route(serve_app, path, body, param):
     async with serve_app(**LIMITS) as (client, _):
         check_error(await post_raw(client, path, body), 400, param, "lone surrogate U+D")
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "words"),
+    [
+        (b'{"inputs": "a \xff\xfe"}', {}, 400, ["not valid UTF-8", "0xff at offset 14"]),
+        (b"[" * 100_000 + b"]" * 100_000, {}, 400, ["nests too deeply"]),
+        (b'{"inputs": "a", "layers": [' + b"9" * 5000 + b"]}", {}, 400, ["more than 4300 digits"]),
+        (
+            b'{"inputs": "a"}',
+            {"content-type": "text/plain"},
+            415,
+            ["must be application/json", "'text/plain'"],
+        ),
+        (b"\x1f\x8b\x08\x00", {"content-encoding": "gzip"}, 415, ["'gzip' is not supported"]),
+    ],
+)
+async def test_a_body_that_cannot_be_parsed_is_told_why(serve_app, content, headers, status, words):
+    headers = {"content-type": "application/json", **headers}
+    async with serve_app() as (client, _):
+        response = await client.post("/v1/embed", content=content, headers=headers)
+    check_error(response, status, None, *words)
