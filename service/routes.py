@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from elmo import __version__
 from elmo.embedder import PreparedSentence
@@ -419,7 +419,12 @@ async def info(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     payload, content_type = _state(request).metrics.render()
     return Response(payload, media_type=content_type)

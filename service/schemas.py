@@ -7,9 +7,9 @@ may send fields we do not know yet.  Types are strict: ``"3"`` is not a layer in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from elmo.pooling import FLOAT32_MAX
@@ -25,7 +25,22 @@ __all__ = [
     "TokenizeResponse",
 ]
 
-Inputs = str | list[str] | list[list[str]]
+# The schema says what the server refuses (empty texts, tokens and lists, answered with 400s of
+# its own that name the input), so that clients and fuzzers generated from it agree with it.
+_TEXT = {"type": "string", "minLength": 1}
+Text = Annotated[str, WithJsonSchema(_TEXT)]
+Texts = Annotated[list[str], WithJsonSchema({"type": "array", "items": _TEXT, "minItems": 1})]
+TokenLists = Annotated[
+    list[list[str]],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "array", "items": _TEXT, "minItems": 1},
+            "minItems": 1,
+        }
+    ),
+]
+Inputs = Text | Texts | TokenLists
 _INPUTS_DOC = (
     "a text, a list of texts (tokenized by the server; offsets refer to them), or a list of "
     "token lists (pre-tokenized). Each input is one sentence for the model."
@@ -80,7 +95,7 @@ class OpenAIEmbeddingRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    input: str | list[str] = Field(description="a text or a list of texts")
+    input: Text | Texts = Field(description="a text or a list of texts")
     model: str = Field("default", description="the served model's name or 'default'")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="base64: little-endian float32 (the OpenAI client's default)"

@@ -355,3 +355,28 @@ async def test_truncating_a_sentence_whose_first_word_is_over_the_limit_is_a_400
     assert "first word alone" in error["message"]
     assert after.status_code == 200  # a whole word fits: the rest is cut, as documented
     assert after.json()["data"][0]["tokens"] == ["the"] and after.json()["data"][0]["truncated"]
+
+
+async def test_the_schema_declares_the_empty_inputs_the_server_refuses_and_metrics_as_text(
+    serve_app,
+):
+    async with serve_app() as (client, _):
+        spec = (await client.get("/openapi.json")).json()
+        refused = [
+            await client.post("/v1/embed", json={"inputs": ""}),
+            await client.post("/v1/embed", json={"inputs": [[]]}),
+            await client.post("/v1/embed", json={"inputs": []}),
+            await client.post("/v1/embeddings", json={"input": ""}),
+        ]
+        metrics = await client.get("/metrics")
+    assert all(r.status_code == 400 for r in refused)
+    schemas = spec["components"]["schemas"]
+    text, texts, token_lists = schemas["EmbedRequest"]["properties"]["inputs"]["anyOf"]
+    assert text == {"type": "string", "minLength": 1}
+    assert texts["minItems"] == 1 and texts["items"] == text
+    assert token_lists["minItems"] == 1 and token_lists["items"]["minItems"] == 1
+    assert schemas["OpenAIEmbeddingRequest"]["properties"]["input"]["anyOf"][0] == text
+    declared = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(declared) == ["text/plain"] and metrics.headers["content-type"].startswith(
+        "text/plain"
+    )
