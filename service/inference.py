@@ -39,7 +39,11 @@ from elmo.streaming import StreamingBiLM
 from service.errors import ServiceError
 from service.streaming import Deliver, Fail, make_engine, serve_stream
 
-__all__ = ["InferenceProcess"]
+__all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
+
+# Seconds a client is told to wait while the model's process is replaced (a restart loads and
+# warms the model again: seconds for models/default, longer for large models).
+RESTART_RETRY_AFTER_S = 5
 
 logger = logging.getLogger("service.inference")
 
@@ -78,7 +82,15 @@ class InferenceProcess:
         self._stopped = False
         self._deliver: Deliver | None = None
         self._fail: Fail | None = None
+        self._restarting = False
         self.restarts = 0
+
+    @property
+    def available(self) -> bool:
+        """Whether work sent now would be taken at once: False while the child is being
+        replaced (loading a model takes seconds), so that requests and readiness probes get a
+        quick 503 instead of waiting for it."""
+        return not self._restarting and not self._stopped
 
     @property
     def pid(self) -> int | None:
@@ -141,6 +153,7 @@ class InferenceProcess:
         """Streaming: send sentences to the running batch; they come back through
         ``deliver``, or through ``fail`` if the child dies first."""
         payload = [(key, s.char_ids.numpy()) for key, s in sentences]
+        self._check_available()
         with self._lock:
             conn = self._connection()
             try:
@@ -173,8 +186,8 @@ class InferenceProcess:
         with self._lock:
             if self._stopped or self._conn is not conn:
                 return
-            code = None if self._process is None else self._process.exitcode
-            logger.error("the inference process died (exit code %s); restarting it", code)
+            logger.error("the inference process died (%s); restarting it", self._exit_status())
+            self._restarting = True  # before the senders hear: what they send next is refused
             self._fail(None, _restarted())
             self._restart()
 
@@ -195,27 +208,44 @@ class InferenceProcess:
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
         """Unit vectors ``[L, n_units, 2D]`` per sentence, computed by the child."""
         payload = [s.char_ids.numpy() for s in sentences]
+        self._check_available()
         with self._lock:
             conn = self._connection()
             try:
                 conn.send(("embed", payload))
                 status, result = conn.recv()
             except (EOFError, OSError):
-                code = None if self._process is None else self._process.exitcode
-                logger.error("the inference process died (exit code %s); restarting it", code)
+                logger.error("the inference process died (%s); restarting it", self._exit_status())
                 self._restart()
                 raise _restarted() from None
         if status != "ok":
             raise RuntimeError(f"inference failed in the model's process: {result}")
         return result
 
+    def _check_available(self) -> None:
+        if not self.available:
+            raise unavailable()
+
+    def _exit_status(self) -> str:
+        """How the child ended, once it has (its exit code is unknown until it is reaped)."""
+        if self._process is None:
+            return "no process"
+        self._process.join(2)
+        code = self._process.exitcode
+        if code is None:
+            return "still running, its pipe closed"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
     def _restart(self) -> None:
-        self._kill()
-        self.restarts += 1
+        self._restarting = True
         try:
+            self._kill()
+            self.restarts += 1
             self._start()
         except Exception:  # the next batch tries again (embed_prepared)
             logger.exception("the inference process could not be restarted")
+        finally:
+            self._restarting = False
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the child to exit; kill it if it has not within ``timeout`` seconds."""
@@ -235,6 +265,17 @@ class InferenceProcess:
         if self._conn is not None:
             self._conn.close()
         self._process, self._conn = None, None
+
+
+def unavailable() -> ServiceError:
+    """The answer to work that arrives while the model's process is being replaced."""
+    return ServiceError(
+        503,
+        "the model's process is restarting; retry shortly",
+        type="server_error",
+        code="inference_unavailable",
+        headers={"Retry-After": str(RESTART_RETRY_AFTER_S)},
+    )
 
 
 def _restarted() -> ServiceError:

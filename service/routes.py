@@ -26,6 +26,7 @@ from elmo.embedder import PreparedSentence
 from elmo.errors import InvalidInputError
 from elmo.pooling import Mix
 from service.errors import ClientDisconnected, ServiceError
+from service.inference import RESTART_RETRY_AFTER_S
 from service.inputs import Sentence, prepare_inputs, tokenize_inputs
 from service.outputs import encode_array, openai_vector, shape_vectors
 from service.scheduler import QueueFull, SchedulerStopped
@@ -370,17 +371,22 @@ async def health() -> JSONResponse:
 
 @router.get(
     "/ready",
-    summary="Readiness: 200 once the model is loaded and warmed; 503 before, and while draining",
+    summary="Readiness: 200 once the model is loaded and warmed; 503 (with Retry-After) before, "
+    "while the model's process restarts, and while draining",
 )
 async def ready(request: Request) -> JSONResponse:
     state = _state(request)
-    if state.draining:
-        return JSONResponse({"status": "draining"}, status_code=503)
-    if state.load_error is not None:
-        return JSONResponse({"status": "failed"}, status_code=503)
-    if not state.ready:
-        return JSONResponse({"status": "loading"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    status = (
+        "draining" if state.draining
+        else "failed" if state.load_error is not None
+        else "loading" if not state.ready
+        else "restarting" if state.restarting
+        else "ready"
+    )  # fmt: skip
+    if status == "ready":
+        return JSONResponse({"status": status})
+    retry = {"Retry-After": str(RESTART_RETRY_AFTER_S)} if status != "failed" else None
+    return JSONResponse({"status": status}, status_code=503, headers=retry)
 
 
 @router.get("/info", summary="Model, dimensions, layers, tokenizer and every limit")

@@ -20,7 +20,7 @@ from elmo.bilm import BiLM
 from elmo.bundle import load_config, load_tokenizer
 from elmo.embedder import Embedder
 from service.errors import ServiceError
-from service.inference import InferenceProcess
+from service.inference import InferenceProcess, unavailable
 from service.metrics import Metrics
 from service.scheduler import Scheduler
 from service.settings import Settings
@@ -146,7 +146,14 @@ class ServiceState:
         if self.inference is not None:
             await asyncio.to_thread(self.inference.stop, float(self.settings.graceful_timeout_s))
 
+    @property
+    def restarting(self) -> bool:
+        """Whether the model's process is being replaced (work is refused meanwhile)."""
+        return self.inference is not None and not self.inference.available
+
     def require_ready(self) -> tuple[Embedder, Scheduler]:
+        if self.ready and self.restarting:
+            raise unavailable()
         if not self.ready or self.embedder is None or self.scheduler is None:
             raise ServiceError(
                 503,

@@ -5,6 +5,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -158,7 +159,13 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
     ((keys, error),) = collector.lost
     assert keys is None  # everything in flight
     assert isinstance(error, ServiceError) and error.code == "inference_restarted"
-    streaming_process.add([(101, prepared[1])])  # waits while the new child starts
+    with pytest.raises(ServiceError) as refused:  # while the new child starts: at once
+        streaming_process.add([(101, prepared[1])])
+    assert refused.value.code == "inference_unavailable" and refused.value.status == 503
+    deadline = time.monotonic() + 60
+    while not streaming_process.available and time.monotonic() < deadline:
+        time.sleep(0.05)
+    streaming_process.add([(101, prepared[1])])
     assert streaming_process.restarts == restarts + 1
     assert streaming_process.pid not in (None, pid)
     collector.wait(lambda: 101 in collector.done)

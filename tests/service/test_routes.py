@@ -211,6 +211,25 @@ async def test_info_does_not_show_where_the_model_lies_on_the_server(embedder, t
     assert "secret-dir" not in text and str(tmp_path) not in text
 
 
+async def test_while_the_model_process_restarts_ready_and_requests_are_quick_503s(serve_app):
+    class Restarting:
+        available = False
+
+    async with serve_app() as (client, app):
+        real, app.state.service.inference = app.state.service.inference, Restarting()
+        ready = await client.get("/ready")
+        refused = await client.post("/v1/embed", json={"inputs": "hola"})
+        openai = await client.post("/v1/embeddings", json={"input": "hola"})
+        app.state.service.inference = real
+        back = await client.get("/ready")
+    assert ready.status_code == 503 and ready.json() == {"status": "restarting"}
+    assert ready.headers["retry-after"] == "5"
+    for response in (refused, openai):
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert response.json()["error"]["code"] == "inference_unavailable"
+    assert back.status_code == 200
+
+
 async def test_ready_is_503_while_draining(serve_app):
     async with serve_app() as (client, app):
         app.state.service.draining = True

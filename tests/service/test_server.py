@@ -175,13 +175,39 @@ async def test_a_killed_model_process_fails_only_the_request_it_was_running_and_
         await asyncio.sleep(0.5)
         os.kill(model_process, signal.SIGKILL)
         failed = await running
+        started = time.monotonic()
+        during = await client.post("/v1/embed", json={"inputs": "hola"})  # while it restarts
+        refused_in = time.monotonic() - started
+        seen = await _ready_statuses(client)
         after = await client.post("/v1/embed", json={"inputs": "hola"})
         replaced = model_processes(server.process.pid)
         os.kill(replaced[0], signal.SIGKILL)  # idle: nobody's request is lost
-        await asyncio.sleep(0.5)
+        seen_idle = await _ready_statuses(client)
         again = await client.post("/v1/embed", json={"inputs": "hola"})
     assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
     assert failed.json()["error"]["code"] == "inference_restarted"
+    assert during.status_code == 503 and refused_in < 2.0, during.text
+    assert during.json()["error"]["code"] == "inference_unavailable"
+    assert int(during.headers["retry-after"]) >= 1
+    for statuses in (seen, seen_idle):
+        assert (503, "restarting", "5") in statuses and statuses[-1] == (200, "ready", None)
     assert after.status_code == 200 and again.status_code == 200
     assert replaced not in ([], [model_process])
     assert model_processes(server.process.pid) not in ([], replaced)
+
+
+async def _ready_statuses(client: httpx.AsyncClient) -> list[tuple[int, str, str | None]]:
+    """``/ready``'s answers (status, body, Retry-After), polled until it has said something
+    other than ready and then ready again (a killed child is noticed within milliseconds)."""
+    seen: list[tuple[int, str, str | None]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = await client.get("/ready")
+        answer = (response.status_code, response.json()["status"],
+                  response.headers.get("retry-after"))  # fmt: skip
+        if not seen or seen[-1] != answer:
+            seen.append(answer)
+        if response.status_code == 200 and any(code != 200 for code, _, _ in seen):
+            break
+        await asyncio.sleep(0.01)
+    return seen
