@@ -202,16 +202,9 @@ async def _on_disconnect(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    request_id = request.scope.get("request_id")
-    logger.error("request %s failed", request_id, exc_info=exc)
-    body = error_body(
-        f"internal error (request id {request_id}); the server has logged it",
-        type="server_error",
-        code="internal_error",
-    )
-    headers = {"X-Request-ID": request_id} if request_id else None
-    return Response(json.dumps(body), 500, headers=headers, media_type="application/json")
+def internal_error_message(request_id: object) -> str:
+    """What a client is told of an unexpected failure: nothing but where the log has it."""
+    return f"internal error (request id {request_id}); the server has logged it"
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -219,4 +212,3 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(ClientDisconnected, _on_disconnect)
-    app.add_exception_handler(Exception, _on_unexpected)

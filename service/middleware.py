@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import time
 import uuid
@@ -18,11 +19,12 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BODY_CHUNKS, BodyTooLarge, error_body
+from service.errors import BODY_CHUNKS, BodyTooLarge, error_body, internal_error_message
 from service.metrics import Metrics
 
 __all__ = ["AuthMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware", "send_error"]
 
+logger = logging.getLogger("service")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces, bounded
 
 
@@ -78,10 +80,12 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
 
+        status_sent = False
+
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1e3:.1f}"
@@ -90,6 +94,14 @@ class RequestContextMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_context)
+        except Exception as exc:  # logged once here, not again by the server
+            logger.error("request %s failed", request_id, exc_info=exc)
+            if status_sent:
+                return  # the answer was under way: the connection ends unfinished
+            await send_error(
+                send_with_context, 500, internal_error_message(request_id),
+                type="server_error", code="internal_error",
+            )  # fmt: skip
         finally:
             self.metrics.in_flight.dec()
             self.metrics.requests.labels(route, str(status)).inc()

@@ -169,8 +169,8 @@ async def test_openai_route_refuses_token_ids_unknown_models_and_other_dimension
 
 
 @pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "batches"])
-async def test_an_unexpected_failure_is_a_generic_500_without_details(
-    serve_app, monkeypatch, continuous
+async def test_an_unexpected_failure_is_a_generic_500_logged_once_without_details(
+    serve_app, monkeypatch, caplog, continuous
 ):
     async with serve_app(continuous_batching=continuous) as (_, app):
 
@@ -179,11 +179,14 @@ async def test_an_unexpected_failure_is_a_generic_500_without_details(
 
         engine = app.state.service.scheduler.engine
         monkeypatch.setattr(engine, "add" if continuous else "embed_prepared", explode)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
-            response = await raw.post(
-                "/v1/embed", json={"inputs": "a"}, headers={"X-Request-ID": "r1"}
-            )
+        transport = httpx.ASGITransport(app=app)  # an exception out of the app would raise
+        with caplog.at_level("ERROR"):
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
+                response = await raw.post(
+                    "/v1/embed", json={"inputs": "a"}, headers={"X-Request-ID": "r1"}
+                )
+    requests = [r for r in caplog.records if r.getMessage() == "request r1 failed"]
+    assert len(requests) == 1 and requests[0].exc_info is not None  # once, and not re-raised
     assert response.status_code == 500
     assert "secret" not in response.text and "Traceback" not in response.text
     assert response.json()["error"]["code"] == "internal_error"
