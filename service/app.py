@@ -64,7 +64,9 @@ def create_app(
     app.state.service = state
     install_handlers(app)
     app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     if settings.api_key is not None:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key.get_secret_value())
     if settings.cors_origin_list:

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 __all__ = [
+    "BodyTimeout",
     "BodyTooLarge",
     "ClientDisconnected",
     "ServiceError",
@@ -68,6 +69,18 @@ class ServiceError(Exception):
 
 class ClientDisconnected(Exception):
     """The client went away before its answer was ready; its work has been dropped."""
+
+
+class BodyTimeout(StarletteHTTPException):
+    """Raised when a body is still incomplete after the allowed time (a client trickling bytes,
+    or a ``Content-Length`` larger than what it sends)."""
+
+    code = "body_timeout"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"the request body did not arrive within body_timeout_s={seconds:g} s"
+        )
 
 
 class BodyTooLarge(StarletteHTTPException):

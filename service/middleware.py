@@ -16,10 +16,17 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BODY_CHUNKS, BodyTooLarge, error_body, internal_error_message
+from service.errors import (
+    BODY_CHUNKS,
+    BodyTimeout,
+    BodyTooLarge,
+    error_body,
+    internal_error_message,
+)
 from service.metrics import Metrics
 
 __all__ = ["AuthMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware", "send_error"]
@@ -146,9 +153,10 @@ class BodyLimitMiddleware:
     compressed body.  The pieces that pass are kept in the scope (no copy), so that a body the
     JSON parser refuses gets an answer that says why."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -173,10 +181,20 @@ class BodyLimitMiddleware:
         chunks: list[bytes] = []  # the body's pieces as they pass, for diagnosing parse errors
         scope[BODY_CHUNKS] = chunks
 
+        deadline = time.monotonic() + self.timeout_s
+        complete = False
+
         async def counting_receive() -> Message:
-            nonlocal received
-            message: dict[str, Any] = await receive()  # type: ignore[assignment]
+            nonlocal received, complete
+            if complete:  # after the body: the disconnect watcher waits as long as it likes
+                return await receive()  # type: ignore[no-any-return]
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message: dict[str, Any] = await receive()  # type: ignore[assignment]
+            except TimeoutError:
+                raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 piece = message.get("body", b"")
                 received += len(piece)
                 if received > self.max_bytes:

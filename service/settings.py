@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         description="units the model reads per sentence (words, or sentencepiece pieces)",
     )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="request body size (413)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="for a request body to arrive once its headers have (408)"
+    )
     queue_size: int = Field(2048, ge=1, description="sentences waiting for the model (429)")
     timeout_s: float = Field(60.0, gt=0, description="per request, queue wait + inference")
     max_batch_tokens: int = Field(
@@ -108,6 +111,7 @@ class Settings(BaseSettings):
             "max_inputs": self.max_inputs,
             "max_sentence_tokens": self.max_sentence_tokens,
             "max_body_bytes": self.max_body_bytes,
+            "body_timeout_s": self.body_timeout_s,
             "queue_size": self.queue_size,
             "timeout_s": self.timeout_s,
             "max_batch_tokens": self.max_batch_tokens,

@@ -261,3 +261,36 @@ async def test_a_body_that_cannot_be_parsed_is_told_why(serve_app, content, head
     async with serve_app() as (client, _):
         response = await client.post("/v1/embed", content=content, headers=headers)
     check_error(response, status, None, *words)
+
+
+async def test_a_body_that_stops_arriving_is_a_408_after_body_timeout_s(serve_app):
+    import asyncio
+    import time
+
+    async with serve_app(body_timeout_s=0.3) as (_, app):
+        chunks = [{"type": "http.request", "body": b'{"inputs": "ho', "more_body": True}]
+
+        async def receive():  # a client that sends part of its body, then nothing
+            if chunks:
+                return chunks.pop()
+            await asyncio.sleep(30)
+            return {"type": "http.disconnect"}
+
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/embed", "raw_path": b"/v1/embed", "query_string": b"",
+            "root_path": "", "headers": [(b"content-type", b"application/json"),
+                                         (b"content-length", b"1000")],
+            "client": ("127.0.0.1", 1), "server": ("test", 80), "app": app,
+        }  # fmt: skip
+        started = time.monotonic()
+        await asyncio.wait_for(app(scope, receive, send), 10)
+        waited = time.monotonic() - started
+    assert sent[0]["status"] == 408 and waited < 5
+    error = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"]
+    assert error["code"] == "body_timeout" and "body_timeout_s=0.3" in error["message"]

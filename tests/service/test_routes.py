@@ -188,6 +188,7 @@ async def test_models_info_health_and_ready(serve_app):
         "max_inputs",
         "max_sentence_tokens",
         "max_body_bytes",
+        "body_timeout_s",
         "queue_size",
         "timeout_s",
         "max_batch_tokens",
