@@ -4,7 +4,7 @@ An LSTM runs as many steps as the longest row of its batch, and a forward pass c
 much for one sentence as for dozens on a CPU's matrix units, so the server should neither run
 requests one by one nor mix a 3-word sentence with a 300-word one.  Every request's sentences
 go into one bounded queue; a single worker thread (inference never blocks the event loop, and
-one model runs one batch at a time) repeatedly takes the oldest waiting sentence plus the
+one model runs one batch at a time) repeatedly takes the first waiting sentence plus the
 waiting sentences closest to it in length, as many as fit a token budget, runs them through
 :meth:`elmo.Embedder.embed_prepared`, and hands each request its own rows.  A request larger
 than one batch simply spans several.  The queue is bounded in sentences: when a request does
@@ -13,14 +13,22 @@ an unbounded backlog.  A sentence's vectors do not depend on its batch (the libr
 sentence from the zero state), so batching never changes an answer.
 
 With a streaming engine (continuous batching, the default on a CPU; :mod:`service.streaming`)
-the worker does not wait for a batch to finish: it hands the oldest waiting sentences to the
+the worker does not wait for a batch to finish: it hands the first waiting sentences to the
 running batch whenever fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens``
 units are in it, and each sentence comes back on its own as soon as it is done.
+
+"Oldest" and "first" are in fair order, not arrival order: a request of 256 long sentences
+must not make a one-word request behind it wait for all of them.  Waiting sentences are served
+by their virtual finish time, as in fair queueing: a sentence's tag is its request's previous
+tag (or the tag of the last sentence served, whichever is later) plus its units.  Requests
+that wait together are served in turn, each at the same rate in units; a request alone gets
+the whole model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import logging
@@ -68,6 +76,7 @@ class Job:
         self.results: list[np.ndarray | None] = [None] * len(self.sentences)
         self.remaining = len(self.sentences)
         self.cancelled = False
+        self.tag = 0.0  # the virtual finish time of its last queued sentence
         self.loop = loop
         self.future: asyncio.Future[list[np.ndarray]] = loop.create_future()
 
@@ -93,6 +102,11 @@ class _Item:
     position: int
     units: int
     seq: int = field(default=0)
+    tag: float = 0.0  # virtual finish time: the order in which waiting sentences are served
+
+
+def _order(item: _Item) -> tuple[float, int]:
+    return (item.tag, item.seq)
 
 
 class Scheduler:
@@ -129,6 +143,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._in_flight: dict[int, _Item] = {}  # streaming: sentences in the engine, by key
         self._flight_units = 0
+        self._virtual = 0.0  # the tag of the last sentence served
 
     @property
     def depth(self) -> int:
@@ -168,7 +183,9 @@ class Scheduler:
                     f"{len(job.sentences)}; queue_size is {self.queue_size}"
                 )
             for i, sentence in enumerate(job.sentences):
-                self._pending.append(_Item(job, i, sentence.num_units, next(self._seq)))
+                job.tag = max(job.tag, self._virtual) + max(sentence.num_units, 1)
+                item = _Item(job, i, sentence.num_units, next(self._seq), job.tag)
+                bisect.insort(self._pending, item, key=_order)
             self.metrics.queue_depth.set(len(self._pending))
             self._cond.notify()
         return job
@@ -192,7 +209,7 @@ class Scheduler:
             self._process(batch)
 
     def _run_streaming(self) -> None:
-        """Keep the engine's running batch full: send waiting sentences, oldest first, while
+        """Keep the engine's running batch full: send waiting sentences, first in fair order, while
         fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens`` units are in it."""
         engine: StreamingEngine = self.engine  # type: ignore[assignment]
         engine.open(self._deliver, self._lost)
@@ -203,7 +220,7 @@ class Scheduler:
                         if self._stopping and not self._pending and not self._in_flight:
                             return
                         self._cond.wait()
-                    batch = self._take_oldest()
+                    batch = self._take_first()
                     for item in batch:
                         self._in_flight[item.seq] = item
                     self._flight_units += sum(item.units for item in batch)
@@ -226,8 +243,8 @@ class Scheduler:
             return False
         return self._flight_units + self._pending[0].units <= self.max_batch_tokens
 
-    def _take_oldest(self) -> list[_Item]:
-        """The oldest waiting sentences that fit beside those in flight (at least one).  A
+    def _take_first(self) -> list[_Item]:
+        """The first waiting sentences that fit beside those in flight (at least one).  A
         running batch has no padding, so lengths need no grouping."""
         rows = self.max_batch_sentences - len(self._in_flight)
         units = self.max_batch_tokens - self._flight_units
@@ -238,7 +255,11 @@ class Scheduler:
             units -= item.units
             count += 1
         batch, self._pending = self._pending[:count], self._pending[count:]
+        self._served(batch)
         return batch
+
+    def _served(self, batch: list[_Item]) -> None:
+        self._virtual = max([self._virtual, *(item.tag for item in batch)])
 
     def _deliver(self, results: list[tuple[int, np.ndarray]], seconds: float) -> None:
         """Finished sentences from the engine (its thread)."""
@@ -261,9 +282,10 @@ class Scheduler:
         self._fail(items, error)
 
     def _take_batch(self) -> list[_Item]:
-        """The oldest waiting sentence and its nearest neighbours in length, under the budget.
+        """The first waiting sentence (in fair order) and its nearest neighbours in length,
+        under the budget.
 
-        Anchoring on the oldest sentence bounds every sentence's wait; growing the batch
+        Anchoring on the first sentence bounds every sentence's wait; growing the batch
         towards whichever neighbour adds the least padding keeps rows of similar length.
         """
         anchor = self._pending[0]
@@ -291,6 +313,7 @@ class Scheduler:
         batch = ordered[lo : hi + 1]
         taken = {id(item) for item in batch}
         self._pending = [item for item in self._pending if id(item) not in taken]
+        self._served(batch)
         return batch
 
     def _process(self, batch: list[_Item]) -> None:

@@ -45,7 +45,8 @@ async def test_batches_group_similar_lengths_of_several_requests_under_the_token
         results = await asyncio.wait_for(asyncio.gather(*(j.future for j in jobs)), 30)
     finally:
         scheduler.stop()
-    assert sorted(sorted(b) for b in spy.batches) == [[2, 3, 3, 4, 5], [29, 30], [31]]
+    # the small ones first (fair order: each request's first sentence), then 31 beside 30
+    assert sorted(sorted(b) for b in spy.batches) == [[2, 3, 3, 4, 5], [29], [30, 31]]
     for batch in spy.batches:
         assert len(batch) * max(batch) <= 64
     for lengths, arrays in zip(requests, results, strict=True):
@@ -120,3 +121,35 @@ async def test_a_model_failure_fails_its_requests_and_the_worker_keeps_going(emb
         assert len(await asyncio.wait_for(scheduler.submit(_sentences(embedder, [3])).future, 30))
     finally:
         scheduler.stop()
+
+
+async def test_a_small_request_behind_a_large_one_is_served_in_turn_not_after_it(embedder):
+    spy = RecordingEmbedder(embedder)
+    scheduler = _scheduler(spy, max_batch_tokens=64, max_batch_sentences=2, queue_size=200)
+    large = scheduler.submit(_sentences(embedder, [6] * 40, seed=1))  # 20 batches of two
+    small = scheduler.submit(_sentences(embedder, [1], seed=2))  # arrives after all of them
+    order = []
+    large.future.add_done_callback(lambda _: order.append("large"))
+    small.future.add_done_callback(lambda _: order.append("small"))
+    scheduler.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(large.future, small.future), 60)
+    finally:
+        scheduler.stop()
+    assert order == ["small", "large"]
+    first_with_small = next(i for i, batch in enumerate(spy.batches) if 1 in batch)
+    assert first_with_small <= 1, spy.batches  # in the first batches, not the 21st
+
+
+async def test_two_requests_waiting_together_are_served_alternately(embedder):
+    spy = RecordingEmbedder(embedder)
+    scheduler = _scheduler(spy, max_batch_tokens=1000, max_batch_sentences=1, queue_size=200)
+    first = scheduler.submit(_sentences(embedder, [4] * 6, seed=3))
+    second = scheduler.submit(_sentences(embedder, [5] * 6, seed=4))
+    scheduler.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(first.future, second.future), 60)
+    finally:
+        scheduler.stop()
+    served = [batch[0] for batch in spy.batches]  # units: 4 and 5
+    assert served[:4] == [4, 5, 4, 5] and sorted(served) == [4] * 6 + [5] * 6
