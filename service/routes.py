@@ -98,6 +98,30 @@ async def _disconnected(request: Request) -> None:
         return
 
 
+def _busy(state: ServiceState, why: str) -> ServiceError:
+    state.metrics.rejected.labels("queue_full").inc()
+    return ServiceError(
+        429,
+        f"the server is busy: {why}; retry later",
+        type="server_busy",
+        code="queue_full",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _admit(state: ServiceState, inputs: str | list[str] | list[list[str]]) -> None:
+    """Refuse at once a request whose sentences cannot fit the queue now, before any work on
+    it (under a flood, tokenizing first made every 429 wait its turn for a worker thread)."""
+    _, scheduler = state.require_ready()
+    count = 1 if isinstance(inputs, str) else len(inputs)
+    if scheduler.depth + count > scheduler.queue_size:
+        raise _busy(
+            state,
+            f"{scheduler.depth} sentences are waiting and this request adds {count}; "
+            f"queue_size is {scheduler.queue_size}",
+        )
+
+
 async def _infer(
     state: ServiceState, request: Request, sentences: list[PreparedSentence]
 ) -> list[np.ndarray]:
@@ -108,14 +132,7 @@ async def _infer(
     try:
         job = scheduler.submit(sentences)
     except QueueFull as exc:
-        state.metrics.rejected.labels("queue_full").inc()
-        raise ServiceError(
-            429,
-            f"the server is busy: {exc}; retry later",
-            type="server_busy",
-            code="queue_full",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise _busy(state, str(exc)) from None
     except SchedulerStopped:
         raise ServiceError(
             503, "the server is shutting down", type="server_error", code="shutting_down"
@@ -205,6 +222,7 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
         raise ServiceError(
             400, "dtype float16 needs encoding_format 'base64'", param="dtype", code="invalid_value"
         )
+    _admit(state, body.inputs)
     settings = state.settings
     prepare = partial(
         prepare_inputs,
@@ -279,6 +297,7 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
             param="dimensions",
             code="invalid_value",
         )
+    _admit(state, body.input)
     settings = state.settings
     prepare = partial(
         prepare_inputs,

@@ -92,6 +92,34 @@ async def test_a_sentence_is_identical_alone_among_50_others_and_under_concurren
         np.testing.assert_array_equal(under_load, alone)
 
 
+async def test_a_request_that_cannot_fit_the_queue_is_refused_before_it_is_tokenized(
+    serve_app, monkeypatch
+):
+    import service.routes
+
+    async with serve_app(queue_size=2, max_inputs=2, max_batch_sentences=1) as (client, app):
+        gate = Gate(monkeypatch, app)
+        first = asyncio.create_task(client.post("/v1/embed", json={"inputs": ["held"]}))
+        await gate.wait_entered()
+        queued = asyncio.create_task(client.post("/v1/embed", json={"inputs": ["a", "b"]}))
+        await wait_until(lambda: app.state.service.scheduler.depth == 2)  # the queue is full
+        tokenized = []
+        real = service.routes.prepare_inputs
+
+        def spy(embedder, inputs, **kwargs):
+            tokenized.append(inputs)
+            return real(embedder, inputs, **kwargs)
+
+        monkeypatch.setattr(service.routes, "prepare_inputs", spy)
+        refused = await client.post("/v1/embed", json={"inputs": "one more"})
+        openai = await client.post("/v1/embeddings", json={"input": ["x", "y"]})
+        gate.open()
+        await first, await queued
+    assert refused.status_code == 429 and openai.status_code == 429
+    assert "2 sentences are waiting and this request adds 1" in refused.json()["error"]["message"]
+    assert tokenized == []  # refused from the queue's depth alone
+
+
 async def test_a_flood_on_a_tiny_queue_gets_429s_no_5xx_and_the_server_recovers(
     serve_app, monkeypatch
 ):
