@@ -94,7 +94,8 @@ def _route_paths(app: FastAPI) -> list[str]:
 
 def _document_400_not_422(app: FastAPI) -> None:
     """Validation errors are answered 400 in the error envelope; drop FastAPI's default 422
-    entries from the OpenAPI schema so that ``/docs`` does not promise another shape."""
+    entries from the OpenAPI schema so that ``/docs`` does not promise another shape.  Once
+    the model is loaded, the schema also names the one ``dimensions`` the OpenAI route takes."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -103,6 +104,15 @@ def _document_400_not_422(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)
+            embedder = app.state.service.embedder
+            if embedder is None:  # not loaded yet: generate again next time
+                app.openapi_schema = None
+                return schema
+            request = schema["components"]["schemas"]["OpenAIEmbeddingRequest"]
+            request["properties"]["dimensions"]["anyOf"] = [
+                {"type": "integer", "enum": [embedder.dim]},
+                {"type": "null"},
+            ]
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -56,8 +56,6 @@ def openai_vector(words: np.ndarray) -> np.ndarray:
 
 def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32") -> Any:
     """Nested lists of floats, or ``{"data", "dtype", "shape"}`` with little-endian bytes."""
-    if encoding_format == "float":
-        return array.tolist()
     if dtype == "float16" and array.size and float(np.abs(array).max()) > FLOAT16_MAX:
         raise ServiceError(
             400,
@@ -66,6 +64,8 @@ def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32"
             param="dtype",
             code="invalid_value",
         )
+    if encoding_format == "float":  # float16: the values rounded to half precision
+        return (array.astype(np.float16) if dtype == "float16" else array).tolist()
     little = array.astype("<f2" if dtype == "float16" else "<f4")
     return {
         "data": base64.b64encode(little.tobytes()).decode("ascii"),

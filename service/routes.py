@@ -218,10 +218,6 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     state.check_model(body.model)
     layers = _layers(body.layers, embedder.num_layers)
     mix = _mix(body.mix, len(layers))
-    if body.dtype == "float16" and body.encoding_format != "base64":
-        raise ServiceError(
-            400, "dtype float16 needs encoding_format 'base64'", param="dtype", code="invalid_value"
-        )
     _admit(state, body.inputs)
     settings = state.settings
     prepare = partial(

@@ -78,7 +78,7 @@ class EmbedRequest(_Strict):
     normalize: bool = Field(False, description="L2-normalise every returned vector")
     encoding_format: Literal["float", "base64"] = "float"
     dtype: Literal["float32", "float16"] = Field(
-        "float32", description="float16 only with encoding_format 'base64'"
+        "float32", description="float16: values rounded to half precision (base64: 2 bytes each)"
     )
     truncate: bool = Field(
         False, description="cut sentences over max_sentence_tokens instead of refusing them"

@@ -98,12 +98,6 @@ async def test_mix_weights_that_are_not_finite_are_refused(serve_app, weight):
         check_error(await post_raw(client, "/v1/embed", body), 400, "mix.weights[1]", "finite")
 
 
-async def test_float16_needs_base64(serve_app):
-    async with serve_app(**LIMITS) as (client, _):
-        response = await client.post("/v1/embed", json={"inputs": "a", "dtype": "float16"})
-    check_error(response, 400, "dtype", "base64")
-
-
 async def test_a_body_over_the_limit_is_413_by_content_length(serve_app):
     body = json.dumps({"inputs": ["word " * 500]})
     async with serve_app(**LIMITS) as (client, _):

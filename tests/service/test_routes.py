@@ -400,3 +400,13 @@ async def test_the_schema_declares_the_empty_inputs_the_server_refuses_and_metri
     assert list(declared) == ["text/plain"] and metrics.headers["content-type"].startswith(
         "text/plain"
     )
+
+
+async def test_float16_as_json_floats_gives_the_values_rounded_to_half_precision(serve_app):
+    async with serve_app() as (client, _):
+        full = (await client.post("/v1/embed", json={"inputs": TEXT})).json()
+        half = (await client.post("/v1/embed", json={"inputs": TEXT, "dtype": "float16"})).json()
+    exact = np.array(full["data"][0]["embeddings"], dtype=np.float32)
+    rounded = np.array(half["data"][0]["embeddings"])
+    np.testing.assert_array_equal(rounded, exact.astype(np.float16).astype(np.float64))
+    assert not np.array_equal(rounded, exact)
