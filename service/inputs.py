@@ -85,13 +85,16 @@ def prepare_inputs(
     max_sentence_tokens: int,
     truncate: bool,
     field: str = "inputs",
+    max_request_tokens: int | None = None,
 ) -> list[Sentence]:
     """Tokenize, check the limits, and prepare each input's units for the model.
 
     A sentence over ``max_sentence_tokens`` units is refused unless ``truncate``, which keeps
-    the longest prefix of whole words that fits.
+    the longest prefix of whole words that fits.  A request whose sentences add up to more
+    than ``max_request_tokens`` units is refused as soon as they do (one request must not hold
+    the model for longer than its timeout).
     """
-    sentences = []
+    sentences, total = [], 0
     for i, (tokens, offsets) in enumerate(tokenize_inputs(inputs, max_inputs, field)):
         where = f"{field}[{i}]" if not isinstance(inputs, str) else field
         try:
@@ -123,6 +126,15 @@ def prepare_inputs(
             tokens = tokens[:kept]
             offsets = offsets[:kept] if offsets is not None else None
         sentences.append(Sentence(tokens, offsets, prepared, truncated))
+        total += prepared.num_units
+        if max_request_tokens is not None and total > max_request_tokens:
+            raise ServiceError(
+                400,
+                f"{field} add up to more than max_request_tokens={max_request_tokens} tokens "
+                f"(model units) by {where}; split the request",
+                param=field,
+                code="request_too_large",
+            )
     return sentences
 
 

@@ -226,6 +226,7 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
         body.inputs,
         max_inputs=settings.max_inputs,
         max_sentence_tokens=settings.max_sentence_tokens,
+        max_request_tokens=settings.max_request_tokens,
         truncate=body.truncate,
     )
     sentences = await _run(state, prepare, _input_size(body.inputs))
@@ -301,6 +302,7 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
         body.input,
         max_inputs=settings.max_inputs,
         max_sentence_tokens=settings.max_sentence_tokens,
+        max_request_tokens=settings.max_request_tokens,
         truncate=False,
         field="input",
     )

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         ge=1,
         description="units the model reads per sentence (words, or sentencepiece pieces)",
     )
+    max_request_tokens: int = Field(
+        32768,
+        ge=1,
+        description="units of all of a request's sentences together (400 over it): bounds "
+        "how long one request holds the model",
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1, description="request body size (413)")
     body_timeout_s: float = Field(
         30.0, gt=0, description="for a request body to arrive once its headers have (408)"
@@ -110,6 +116,7 @@ class Settings(BaseSettings):
         return {
             "max_inputs": self.max_inputs,
             "max_sentence_tokens": self.max_sentence_tokens,
+            "max_request_tokens": self.max_request_tokens,
             "max_body_bytes": self.max_body_bytes,
             "body_timeout_s": self.body_timeout_s,
             "queue_size": self.queue_size,

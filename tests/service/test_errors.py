@@ -288,3 +288,12 @@ async def test_a_body_that_stops_arriving_is_a_408_after_body_timeout_s(serve_ap
     assert sent[0]["status"] == 408 and waited < 5
     error = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"]
     assert error["code"] == "body_timeout" and "body_timeout_s=0.3" in error["message"]
+
+
+async def test_a_request_over_max_request_tokens_is_refused_naming_the_limit(serve_app):
+    async with serve_app(max_request_tokens=10, max_inputs=5) as (client, _):
+        fits = await client.post("/v1/embed", json={"inputs": ["a b c d e", "f g h i j"]})
+        over = await client.post("/v1/embed", json={"inputs": ["a b c d e", "f g h i j", "k"]})
+    assert fits.status_code == 200
+    error = check_error(over, 400, "inputs", "max_request_tokens=10", "by inputs[2]")
+    assert error["code"] == "request_too_large"

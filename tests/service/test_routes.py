@@ -187,6 +187,7 @@ async def test_models_info_health_and_ready(serve_app):
     assert set(info["limits"]) == {
         "max_inputs",
         "max_sentence_tokens",
+        "max_request_tokens",
         "max_body_bytes",
         "body_timeout_s",
         "queue_size",
