@@ -224,7 +224,8 @@ def _barrier() -> None:
 
 
 def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """A run resumes only with the config it started with (limits and threads may change)."""
+    """A run resumes only with the config it started with (limits, threads and the LSTM path
+    may change)."""
 
     def comparable(document: dict[str, Any]) -> dict[str, Any]:
         train = document["train"]
