@@ -105,11 +105,10 @@ def summed_cross_entropy(
     pieces, several such tensors a step) are mapped fresh from the OS at every allocation and
     faulted in page by page, which cost as much system time as the softmax's arithmetic.  In
     chunks the logits live in one buffer that every chunk reuses, worked on in place; the
-    gradients are made in the same pass over
-    each chunk (the loss is a sum, so its gradient is the softmax minus the one-hot target,
-    scaled in ``backward`` by the upstream gradient), which costs the same products as
-    autograd would and keeps nothing of size ``N x V``.  Equal to the plain loss up to float
-    rounding.
+    gradients are made in the same pass over each chunk (the loss is a sum, so its gradient
+    is the softmax minus the one-hot target, scaled in ``backward`` by the upstream
+    gradient), which costs the same products as autograd would and keeps nothing of size
+    ``N x V``.  Equal to the plain loss up to float rounding.
     """
     rows = max(1, chunk_elements // weight.shape[0])
     if not torch.is_grad_enabled():
