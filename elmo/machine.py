@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from elmo.tiles import LARGE_LARGEST, LARGE_WEIGHT, LARGEST, family
+from elmo.tiles import tiles_for
 
 __all__ = ["cpu_model", "report"]
 
@@ -55,11 +55,8 @@ def report() -> str:
         f"SIMD {torch.backends.cpu.get_cpu_capability()}, "
         f"threads {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})",
     ]
-    chosen = {
-        (inner, outer): family(
-            inner, outer, LARGE_LARGEST if inner * outer >= LARGE_WEIGHT else LARGEST
-        )
-        for inner, outer in CHECKED_SHAPES
+    chosen = {  # an uninitialised weight of each shape: only its shape and dtype are read
+        (inner, outer): tiles_for(torch.empty(inner, outer)) for inner, outer in CHECKED_SHAPES
     }
     described: dict[str, list[str]] = {}
     for shape, sizes in chosen.items():

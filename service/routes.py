@@ -113,13 +113,10 @@ def _admit(state: ServiceState, inputs: str | list[str] | list[list[str]]) -> No
     """Refuse at once a request whose sentences cannot fit the queue now, before any work on
     it (under a flood, tokenizing first made every 429 wait its turn for a worker thread)."""
     _, scheduler = state.require_ready()
-    count = 1 if isinstance(inputs, str) else len(inputs)
-    if scheduler.depth + count > scheduler.queue_size:
-        raise _busy(
-            state,
-            f"{scheduler.depth} sentences are waiting and this request adds {count}; "
-            f"queue_size is {scheduler.queue_size}",
-        )
+    try:
+        scheduler.check_room(1 if isinstance(inputs, str) else len(inputs))
+    except QueueFull as exc:
+        raise _busy(state, str(exc)) from None
 
 
 async def _infer(

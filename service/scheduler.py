@@ -168,6 +168,15 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def check_room(self, count: int) -> None:
+        """Raise :class:`QueueFull` unless ``count`` more sentences fit the queue now."""
+        waiting = len(self._pending)
+        if waiting + count > self.queue_size:
+            raise QueueFull(
+                f"{waiting} sentences are waiting and this request adds {count}; "
+                f"queue_size is {self.queue_size}"
+            )
+
     def submit(self, sentences: Sequence[PreparedSentence]) -> Job:
         """Queue a request's sentences (call from the event loop that awaits the job)."""
         job = Job(sentences, asyncio.get_running_loop())
@@ -177,11 +186,7 @@ class Scheduler:
         with self._cond:
             if self._stopping:
                 raise SchedulerStopped("the server is shutting down")
-            if len(self._pending) + len(job.sentences) > self.queue_size:
-                raise QueueFull(
-                    f"{len(self._pending)} sentences are waiting and this request adds "
-                    f"{len(job.sentences)}; queue_size is {self.queue_size}"
-                )
+            self.check_room(len(job.sentences))
             for i, sentence in enumerate(job.sentences):
                 job.tag = max(job.tag, self._virtual) + max(sentence.num_units, 1)
                 item = _Item(job, i, sentence.num_units, next(self._seq), job.tag)
