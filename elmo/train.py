@@ -172,13 +172,14 @@ def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) 
     """Load the weights of the bundle at ``path`` into ``model`` (a fresh run's) and, on the
     main rank, note in ``output`` where they came from and how they were trained, for the
     model card of every later export of the run (resumed or not)."""
+    theirs = to_dict(load_config(path))  # first: a path that is no bundle is named as such
     units = load_tokenizer(path)
     if units is None or units.model_proto != data.units.model_proto:
         raise ConfigError(
             f"run.init_from={path!r}: its tokenizer is not the run's (set tokenizer.model to "
             "its tokenizer.model)"
         )
-    theirs, ours = to_dict(load_config(path)), to_dict(model.config)
+    ours = to_dict(model.config)
     for document in (theirs, ours):
         document.pop("dropout", None)  # dropout shapes no weight
     if theirs != ours:

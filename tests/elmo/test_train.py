@@ -14,7 +14,7 @@ import elmo.train
 from elmo.cli import main
 from elmo.data import encode_corpus
 from elmo.embedder import Embedder
-from elmo.errors import ConfigError
+from elmo.errors import ConfigError, WeightFileError
 from elmo.tokenization import SentencePieceUnits
 from elmo.train import train
 from elmo.train_config import load_train_config
@@ -305,13 +305,23 @@ def test_a_warm_start_begins_from_a_bundles_weights_and_records_it(trained, tmp_
 
 @pytest.mark.parametrize(
     ("setting", "message"),
-    [("model.recurrent.hidden_size=48", "model.recurrent.hidden_size"), (None, "tokenizer")],
+    [
+        ("model.recurrent.hidden_size=48", "model.recurrent.hidden_size"),
+        (None, "tokenizer"),
+        ("missing", "not a directory"),
+    ],
 )
-def test_a_warm_start_from_another_architecture_or_tokenizer_is_refused(
+def test_a_warm_start_from_another_architecture_tokenizer_or_no_bundle_is_refused(
     trained, tmp_path, setting, message
 ):
     bundle = trained[0] / "model"
     settings = ["run.max_steps=1", "data.batch_tokens=512"]
+    if setting == "missing":
+        settings.append(f"run.init_from={json.dumps(str(tmp_path / 'no-such-bundle'))}")
+        with pytest.raises(WeightFileError, match=message):
+            train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt",
+                  tmp_path / "run")  # fmt: skip
+        return
     settings.append(f"run.init_from={json.dumps(str(bundle))}")
     if setting is not None:
         settings += [setting, f"tokenizer.model={json.dumps(str(bundle / 'tokenizer.model'))}"]
