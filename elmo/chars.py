@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from elmo.errors import InvalidInputError
@@ -113,10 +114,29 @@ def validate_sentences(sentences: object) -> list[list[str]]:
 
 
 def sentence_char_ids(sentence: Sequence[str]) -> torch.Tensor:
-    """``(n, 50)`` char ids of one (already validated) sentence; ``(0, 50)`` when empty."""
-    if not sentence:
+    """``(n, 50)`` char ids of one (already validated) sentence; ``(0, 50)`` when empty.
+
+    The same ids as :func:`token_to_char_ids` for each token, placed in one array at once: a
+    server prepares every word of a request in its own process, and building a tensor from
+    nested lists took half of that time.
+    """
+    n = len(sentence)
+    if not n:
         return torch.zeros(0, MAX_CHARS, dtype=torch.long)
-    return torch.tensor([token_to_char_ids(t) for t in sentence])
+    data = [token.encode("utf-8")[:MAX_TOKEN_BYTES] for token in sentence]
+    sizes = np.fromiter(map(len, data), dtype=np.int64, count=n)  # (n,)
+    flat = np.frombuffer(b"".join(data), dtype=np.uint8)  # (sum of sizes,)
+    ids = np.full((n, MAX_CHARS), _PAD_CHAR + 1, dtype=np.int64)
+    ids[:, 0] = _BOW_CHAR + 1
+    rows = np.repeat(np.arange(n), sizes)
+    slots = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes) + 1
+    ids[rows, slots] = flat + 1
+    ids[np.arange(n), sizes + 1] = _EOW_CHAR + 1
+    if BOS_TOKEN in sentence or EOS_TOKEN in sentence:
+        for i, token in enumerate(sentence):
+            if token in (BOS_TOKEN, EOS_TOKEN):
+                ids[i] = BOS_CHAR_IDS if token == BOS_TOKEN else EOS_CHAR_IDS
+    return torch.from_numpy(ids)
 
 
 def used_slots(char_ids: torch.Tensor) -> torch.Tensor:

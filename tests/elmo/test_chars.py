@@ -7,6 +7,7 @@ from elmo.chars import (
     MAX_CHARS,
     PADDING_CHAR_ID,
     batch_to_char_ids,
+    sentence_char_ids,
     token_to_char_ids,
     validate_sentences,
 )
@@ -40,6 +41,15 @@ def test_sentence_boundary_tokens_map_to_boundary_ids():
     assert token_to_char_ids("</S>") == list(EOS_CHAR_IDS)
     assert BOS_CHAR_IDS[:3] == (259, 257, 260)
     assert EOS_CHAR_IDS[:3] == (259, 258, 260)
+
+
+def test_a_sentences_char_ids_are_each_tokens_char_ids():
+    long = "ñ" * 30  # 60 bytes: cut to 48
+    sentence = ["El", "gato", "<S>", "né", long, "</S>", "x" * 48, "🐈", "a" * 47]
+    expected = [token_to_char_ids(token) for token in sentence]
+    assert sentence_char_ids(sentence).tolist() == expected
+    assert sentence_char_ids(["only"]).tolist() == [token_to_char_ids("only")]
+    assert tuple(sentence_char_ids([]).shape) == (0, MAX_CHARS)
 
 
 def test_batch_pads_missing_tokens_with_zero_rows():
