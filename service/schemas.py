@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from elmo.pooling import FLOAT32_MAX
@@ -41,6 +49,17 @@ TokenLists = Annotated[
     ),
 ]
 Inputs = Text | Texts | TokenLists
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type, and JSON Schema's "integer" admits ``1.0``: so do we."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Layers = Annotated[
+    list[Annotated[int, BeforeValidator(_integral)]],
+    WithJsonSchema({"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}),
+]
 _INPUTS_DOC = (
     "a text, a list of texts (tokenized by the server; offsets refer to them), or a list of "
     "token lists (pre-tokenized). Each input is one sentence for the model."
@@ -63,7 +82,7 @@ class MixWeights(_Strict):
 class EmbedRequest(_Strict):
     inputs: Inputs = Field(description=_INPUTS_DOC)
     model: str | None = Field(None, description="the served model's name or 'default'")
-    layers: Literal["all"] | list[int] = Field(
+    layers: Literal["all"] | Layers = Field(
         "all", description="layer indices (0: context-free) in the order wanted, or 'all'"
     )
     mix: Literal["average", "top"] | MixWeights | None = Field(

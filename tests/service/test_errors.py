@@ -83,6 +83,17 @@ async def test_a_bad_layer_index_names_the_model_layers(serve_app):
     check_error(empty, 400, "layers", "must not be empty")
 
 
+async def test_a_layer_index_written_as_a_whole_float_is_that_index_and_a_fraction_is_refused(
+    serve_app,
+):
+    # JSON has one number type and the schema's "integer" admits 2.0
+    async with serve_app(**LIMITS) as (client, _):
+        whole = await client.post("/v1/embed", json={"inputs": "a", "layers": [2.0, 0]})
+        fraction = await client.post("/v1/embed", json={"inputs": "a", "layers": [1.5]})
+    assert whole.status_code == 200 and whole.json()["layers"] == [2, 0]
+    assert fraction.status_code == 400 and fraction.json()["error"]["param"].startswith("layers")
+
+
 async def test_mix_weights_of_the_wrong_length_are_refused(serve_app):
     async with serve_app(**LIMITS) as (client, _):
         response = await client.post(
