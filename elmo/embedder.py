@@ -8,6 +8,7 @@ batched with.  The model is never mutated, so one ``Embedder`` may serve several
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from elmo.pooling import (
 from elmo.tiles import kept_copies
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
-__all__ = ["UNIT_POOLING", "Embedder", "Embedding", "PreparedSentence"]
+__all__ = ["UNIT_POOLING", "Embedder", "Embedding", "PreparedSentence", "word_vectors"]
 
 UNIT_POOLING = ("mean", "first", "last")
 
@@ -81,13 +82,7 @@ class PreparedSentence:
 
     def word_vectors(self, unit_vectors: np.ndarray, unit_pooling: str = "mean") -> np.ndarray:
         """``[L, n_units, 2D]`` from :meth:`Embedder.embed_prepared` → ``[L, n_words, 2D]``."""
-        if unit_pooling not in UNIT_POOLING:
-            raise InvalidInputError(
-                f"unit_pooling must be one of {UNIT_POOLING}, got {unit_pooling!r}"
-            )
-        if self.word_units is None:
-            return unit_vectors
-        return _pool(unit_vectors, list(self.word_units), unit_pooling)
+        return word_vectors(unit_vectors, self.word_units, unit_pooling)
 
 
 class Embedder:
@@ -181,10 +176,10 @@ class Embedder:
         prepared = []
         for sentence in sentences:
             pieces = self.units.encode_words(sentence)
-            ids = [i for word in pieces for i in word]
-            prepared.append(
-                PreparedSentence(self.unit_char_ids[ids], tuple(len(w) for w in pieces))
-            )
+            sizes = tuple(map(len, pieces))
+            # an index tensor made from numpy: indexing with a Python list converts it slowly
+            ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, sum(sizes))
+            prepared.append(PreparedSentence(self.unit_char_ids[torch.from_numpy(ids)], sizes))
         return prepared
 
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
@@ -252,6 +247,18 @@ class Embedder:
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)
         return results  # type: ignore[return-value]
+
+
+def word_vectors(
+    unit_vectors: np.ndarray, word_units: Sequence[int] | None, unit_pooling: str = "mean"
+) -> np.ndarray:
+    """``[L, n_units, 2D]`` → ``[L, n_words, 2D]``, ``word_units`` units per word (None: every
+    word is one unit)."""
+    if unit_pooling not in UNIT_POOLING:
+        raise InvalidInputError(f"unit_pooling must be one of {UNIT_POOLING}, got {unit_pooling!r}")
+    if word_units is None:
+        return unit_vectors
+    return _pool(unit_vectors, list(word_units), unit_pooling)
 
 
 def _pool(vectors: np.ndarray, sizes: list[int], pooling: str) -> np.ndarray:

@@ -43,6 +43,7 @@ class _Row:
     length: int  # units with the boundaries
     offset: int = 0  # of its first unit in the arena
     done: int = 0  # steps run
+    group: Hashable = None  # rows of one group (a request) share its part of a block
 
 
 class StreamingBiLM:
@@ -53,6 +54,15 @@ class StreamingBiLM:
     finished, as ``(key, [L, n, 2D] float32)`` like :meth:`elmo.Embedder.embed_prepared`.  The
     block has ``block_rows // rows`` steps (at least ``min_block_steps``): the input products
     of a block stay in cache, as in the step loop.  CPU, evaluation mode, no gradients.
+
+    ``shared_rows``: while a group (a server's request) that needs at most its fair share of
+    ``shared_rows`` runs beside larger ones, a block advances at most this many rows, each
+    group getting at least one and the rest shared max-min fairly; rows left out keep their
+    state and go on in a later block.  A step's time grows with its rows, so a request of one
+    sentence beside one of hundreds is slowed by the cost of ``shared_rows`` rows instead of
+    all of them.  When every group needs more than its share (several large requests), every
+    row advances: no one waits for the others, and the batch runs at full width.  None: every
+    row advances in every block.
 
     The engine keeps what it derives from the weights (row-major copies of the recurrent
     matrices, the vector of every unit it has seen): after changing the model's weights, make a
@@ -65,7 +75,10 @@ class StreamingBiLM:
         block_rows: int = 256,
         min_block_steps: int = 4,
         max_units: int = 1 << 16,
+        shared_rows: int | None = None,
     ) -> None:
+        if shared_rows is not None and shared_rows < 1:
+            raise ValueError(f"shared_rows must be at least 1, got {shared_rows}")
         if next(model.parameters()).device.type != "cpu":
             raise ValueError("streaming runs on the CPU; on a GPU run batches (elmo.Embedder)")
         if model.training or model.stateful:
@@ -74,6 +87,7 @@ class StreamingBiLM:
         self.block_rows = block_rows
         self.min_block_steps = min_block_steps
         self.max_units = max_units
+        self.shared_rows = shared_rows
         self._unit_index: dict[bytes, int] = {}  # a unit's char ids → its row in the table
         self._unit_table = torch.zeros(0, model.config.recurrent.projection_size)  # (U, D)
         self.num_layers = len(model.recurrent.forward_stack.layers)
@@ -100,19 +114,38 @@ class StreamingBiLM:
         return [row.key for row in self._rows + self._joining]
 
     @torch.no_grad()
-    def add(self, sentences: Sequence[tuple[Hashable, torch.Tensor]]) -> None:
-        """Start sentences, ``(key, char ids (n >= 1, 50))`` each, at the next block."""
+    def add(
+        self,
+        sentences: Sequence[tuple[Hashable, torch.Tensor]],
+        groups: Sequence[Hashable] | None = None,
+    ) -> None:
+        """Start sentences, ``(key, char ids (n >= 1, 50))`` each, at the next block;
+        ``groups``: each one's group (see ``shared_rows``; None: all in one)."""
         if not sentences:
             return
         if any(ids.ndim != 2 or ids.shape[0] < 1 for _, ids in sentences):
             raise InvalidInputError("each sentence needs char ids of shape (n >= 1, 50)")
+        if groups is not None and len(groups) != len(sentences):
+            raise ValueError(f"{len(groups)} groups for {len(sentences)} sentences")
         vectors = [self._token_vectors(ids) for _, ids in sentences]  # (n + 2, D) each
         self._reserve(sum(len(v) for v in vectors))
-        for (key, _), tokens in zip(sentences, vectors, strict=True):
+        for i, ((key, _), tokens) in enumerate(zip(sentences, vectors, strict=True)):
             length = len(tokens)
             self._tokens[self._used : self._used + length] = tokens
-            self._joining.append(_Row(key, length, offset=self._used))
+            group = None if groups is None else groups[i]
+            self._joining.append(_Row(key, length, offset=self._used, group=group))
             self._used += length
+
+    def drop(self, keys: Sequence[Hashable]) -> None:
+        """Stop running these sentences (unknown keys are ignored): a server's request that
+        timed out or whose client left must not go on taking the model's time."""
+        gone = set(keys)
+        self._joining = [row for row in self._joining if row.key not in gone]
+        dropped = {id(row) for row in self._rows if row.key in gone}
+        if dropped:
+            self._remove(dropped)
+        elif not self._rows and not self._joining:
+            self._used = 0
 
     @torch.no_grad()
     def remember(self, char_ids: torch.Tensor) -> None:
@@ -160,10 +193,12 @@ class StreamingBiLM:
             self._joining = []
         if not self._rows:
             return []
-        rows = self._rows
+        chosen = self._advancing()  # indices into the rows, in their order
+        rows = [self._rows[i] for i in chosen]
         span = max(self.min_block_steps, self.block_rows // len(rows))
         steps = [min(span, row.length - row.done) for row in rows]
-        self._run(self._block_indices(max(steps)), torch.tensor(steps))
+        subset = None if len(rows) == len(self._rows) else torch.tensor(chosen)
+        self._run(self._block_indices(rows, max(steps)), torch.tensor(steps), subset)
         finished = []
         for row, count in zip(rows, steps, strict=True):
             row.done += count
@@ -174,16 +209,52 @@ class StreamingBiLM:
             self._remove({id(row) for row in finished})
         return results
 
-    def _run(self, indices: tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor) -> None:
-        """A block of every layer through the step loop, rows padded to the block's span."""
+    def _advancing(self) -> list[int]:
+        """The rows that run this block: all of them, or with ``shared_rows`` while a group of
+        at most its fair share (``shared_rows`` over the groups) runs beside larger ones, each
+        group's share (max-min fair, at least one), its rows with the most steps done first
+        (finishing what is begun frees its memory and answers its request)."""
+        rows = self._rows
+        everything = list(range(len(rows)))
+        if self.shared_rows is None or len(rows) <= self.shared_rows:
+            return everything
+        members: dict[Hashable, list[int]] = {}
+        for i, row in enumerate(rows):
+            members.setdefault(row.group, []).append(i)
+        fair = max(1, self.shared_rows // len(members))
+        if len(members) < 2 or min(map(len, members.values())) > fair:
+            return everything  # no request small enough to wait for the others: throughput
+        chosen: list[int] = []
+        budget, left = self.shared_rows, len(members)
+        for group in sorted(members.values(), key=len):  # smallest demand first
+            take = min(len(group), max(1, budget // left))
+            chosen += sorted(group, key=lambda i: (-rows[i].done, i))[:take]
+            budget, left = budget - take, left - 1
+        return sorted(chosen)
+
+    def _run(
+        self,
+        indices: tuple[torch.Tensor, torch.Tensor],
+        lengths: torch.Tensor,
+        subset: torch.Tensor | None = None,
+    ) -> None:
+        """A block of every layer through the step loop, rows padded to the block's span;
+        ``subset``: the running rows that take part (None: all), the others keep their state."""
         for d, stack in enumerate(self._stacks):
             index = indices[d]  # (R, S) arena rows, the dump past a row's end
             x = self._tokens[index]  # (R, S, D)
             for k, layer in enumerate(stack.layers):
+                state = self._states[d][k]  # (all running rows, ...) each
+                if subset is not None:
+                    state = tuple(s[subset] for s in state)
                 # what the layer runs on a CPU without gradients, with the weights made once
-                out, self._states[d][k] = layer.cell.loop(
-                    x, lengths, self._states[d][k], self._weights[d][k]
-                )  # (R, S, H or D)
+                out, state = layer.cell.loop(x, lengths, state, self._weights[d][k])
+                if subset is None:
+                    self._states[d][k] = state
+                else:
+                    for whole, part in zip(self._states[d][k], state, strict=True):
+                        whole[subset] = part
+                # out: (R, S, H or D)
                 if layer.output_projection is not None:
                     out = linear(out, layer.output_projection.weight)  # (R, S, D)
                 if k > 0 and stack.residual:
@@ -191,10 +262,9 @@ class StreamingBiLM:
                 self._outputs[d][k][index] = out
                 x = out
 
-    def _block_indices(self, span: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _block_indices(self, rows: list[_Row], span: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``
         steps (counted from the sentence's end backward), the dump where its sentence ended."""
-        rows = self._rows
         offset = torch.tensor([row.offset for row in rows])[:, None]  # (R, 1)
         length = torch.tensor([row.length for row in rows])[:, None]
         step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)

@@ -37,7 +37,7 @@ import numpy as np
 from elmo.embedder import Embedder, PreparedSentence
 from elmo.streaming import StreamingBiLM
 from service.errors import ServiceError
-from service.streaming import Deliver, Fail, make_engine, serve_stream
+from service.streaming import Deliver, Fail, Work, add_message, make_engine, serve_stream
 
 __all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
 
@@ -69,6 +69,7 @@ class InferenceProcess:
         torch_threads: int | None = None,
         start_timeout_s: float = 600.0,
         streaming: bool = False,
+        shared_rows: int | None = None,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
@@ -76,6 +77,7 @@ class InferenceProcess:
         self.torch_threads = torch_threads
         self.start_timeout_s = start_timeout_s
         self.streaming = streaming
+        self.shared_rows = shared_rows
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -113,6 +115,7 @@ class InferenceProcess:
                 self.device,
                 self.torch_threads,
                 self.streaming,
+                self.shared_rows,
             ),
             name="elmo-inference",
             daemon=True,
@@ -149,17 +152,24 @@ class InferenceProcess:
             if self._conn is not None:
                 self._start_reader()
 
-    def add(self, sentences: Sequence[tuple[int, PreparedSentence]]) -> None:
-        """Streaming: send sentences to the running batch; they come back through
-        ``deliver``, or through ``fail`` if the child dies first."""
-        payload = [(key, s.char_ids.numpy()) for key, s in sentences]
+    def add(self, work: Sequence[Work]) -> None:
+        """Streaming: send sentences to the running batch; they come back through ``deliver``
+        (shaped in the child), or through ``fail`` if the child dies first."""
+        message = add_message(work)
         self._check_available()
         with self._lock:
             conn = self._connection()
             try:
-                conn.send(("add", payload))
+                conn.send(message)
             except OSError:  # it died: the reader fails what was in flight and restarts it
                 raise _restarted() from None
+
+    def drop(self, keys: Sequence[int]) -> None:
+        """Streaming: stop running these sentences (their requests are gone)."""
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):  # a dead child has dropped them already
+                    self._conn.send(("drop", list(keys)))
 
     def close(self) -> None:
         """Streaming: nothing to do; :meth:`stop` ends the child."""
@@ -295,6 +305,7 @@ def _child_main(
     device: str,
     threads: int | None,
     streaming: bool,
+    shared_rows: int | None = None,
 ) -> None:
     """The child: load the model, say ready, then answer batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
@@ -307,7 +318,9 @@ def _child_main(
         embedder = Embedder.from_pretrained(model_path, batch_size, device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
         # ready means warm: the streaming engine has encoded the vocabulary (0.6 s by default)
-        engine = make_engine(embedder.model, embedder.unit_char_ids) if streaming else None
+        engine = (
+            make_engine(embedder.model, embedder.unit_char_ids, shared_rows) if streaming else None
+        )
     except Exception as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return

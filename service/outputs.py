@@ -3,20 +3,30 @@
 The numerics are the library's (:mod:`elmo.pooling`), so the service returns exactly what
 ``Embedder.embed`` would.  The OpenAI-compatible vector is defined here once: the mean over
 tokens of the average of all layers, L2-normalised, which is also what the native route
-returns for ``mix="average", pooling="mean", normalize=true``.
+returns for ``mix="average", pooling="mean", normalize=true`` (:meth:`Shape.openai`).
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from elmo.embedder import word_vectors
+from elmo.errors import InvalidInputError
 from elmo.pooling import Mix, mix_layers, pool_sentence
 from service.errors import ServiceError
 
-__all__ = ["FLOAT16_MAX", "encode_array", "l2_normalize", "openai_vector", "shape_vectors"]
+__all__ = [
+    "FLOAT16_MAX",
+    "Refusal",
+    "Shape",
+    "encode_array",
+    "l2_normalize",
+    "shape_vectors",
+]
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
@@ -48,10 +58,48 @@ def shape_vectors(
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def openai_vector(words: np.ndarray) -> np.ndarray:
-    """``/v1/embeddings``' vector: mean over tokens of the average-mix layer, unit length."""
-    layers = tuple(range(words.shape[0]))
-    return shape_vectors(words, layers, Mix.parse("average", len(layers)), "mean", True)
+@dataclass(frozen=True)
+class Refusal:
+    """A sentence whose vectors cannot be given as asked (a mix that overflows float32)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a request keeps of each sentence's unit vectors ``[L, n_units, 2D]``.
+
+    It is applied where the vectors are made (in the model's process) so that only what the
+    answer needs travels to the server's process and waits there for the rest of its request:
+    a 500-unit sentence's unit vectors from the default model are 6 MB, its pooled vector
+    4 KB.  Moving and holding whole unit vectors made every answer that came out of the model
+    with a large request's sentences wait behind them.
+    """
+
+    layers: tuple[int, ...]
+    mix: Mix | None
+    pooling: str
+    normalize: bool
+    unit_pooling: str
+
+    @classmethod
+    def openai(cls, num_layers: int, unit_pooling: str) -> Shape:
+        """``/v1/embeddings``: the mean over tokens of the average of all layers, unit length."""
+        mix = Mix.parse("average", num_layers)
+        return cls(tuple(range(num_layers)), mix, "mean", True, unit_pooling)
+
+    def __call__(
+        self, unit_vectors: np.ndarray, word_units: tuple[int, ...] | None
+    ) -> np.ndarray | Refusal:
+        """A sentence's answer from its unit vectors (``word_units``: units per word, None
+        when every word is one unit)."""
+        return self.of_words(word_vectors(unit_vectors, word_units, self.unit_pooling))
+
+    def of_words(self, words: np.ndarray) -> np.ndarray | Refusal:
+        try:
+            return shape_vectors(words, self.layers, self.mix, self.pooling, self.normalize)
+        except InvalidInputError as exc:
+            return Refusal(str(exc))
 
 
 def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32") -> Any:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -28,8 +27,8 @@ from elmo.pooling import Mix
 from service.errors import ClientDisconnected, ServiceError
 from service.inference import RESTART_RETRY_AFTER_S
 from service.inputs import Sentence, prepare_inputs, tokenize_inputs
-from service.outputs import encode_array, openai_vector, shape_vectors
-from service.scheduler import QueueFull, SchedulerStopped
+from service.outputs import Refusal, Shape, encode_array
+from service.scheduler import QueueFull, Result, SchedulerStopped
 from service.schemas import (
     EmbedRequest,
     EmbedResponse,
@@ -120,14 +119,15 @@ def _admit(state: ServiceState, inputs: str | list[str] | list[list[str]]) -> No
 
 
 async def _infer(
-    state: ServiceState, request: Request, sentences: list[PreparedSentence]
-) -> list[np.ndarray]:
-    """Run sentences through the scheduler: 429 when the queue is full, a JSON error after
-    ``timeout_s``, and the work dropped when the client disconnects."""
+    state: ServiceState, request: Request, sentences: list[PreparedSentence], shape: Shape
+) -> list[Result]:
+    """Run sentences through the scheduler, each one's vectors shaped as the answer needs
+    them: 429 when the queue is full, a JSON error after ``timeout_s``, and the work dropped
+    when the client disconnects."""
     _, scheduler = state.require_ready()
     settings = state.settings
     try:
-        job = scheduler.submit(sentences)
+        job = scheduler.submit(sentences, shape)
     except QueueFull as exc:
         raise _busy(state, str(exc)) from None
     except SchedulerStopped:
@@ -227,20 +227,18 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
         truncate=body.truncate,
     )
     sentences = await _run(state, prepare, _input_size(body.inputs))
-    unit_vectors = await _infer(state, request, [s.prepared for s in sentences])
-    unit_pooling = body.unit_pooling or embedder.unit_pooling
+    shape = Shape(
+        layers, mix, body.pooling, body.normalize, body.unit_pooling or embedder.unit_pooling
+    )
+    results = await _infer(state, request, [s.prepared for s in sentences], shape)
 
     def render() -> bytes:
         data, words = [], 0
-        for i, (sentence, vectors) in enumerate(zip(sentences, unit_vectors, strict=True)):
-            try:
-                array = shape_vectors(
-                    sentence.prepared.word_vectors(vectors, unit_pooling),
-                    layers, mix, body.pooling, body.normalize,
-                )  # fmt: skip
-            except InvalidInputError as exc:  # a mix that overflows float32 for these vectors
-                raise ServiceError(400, f"inputs[{i}]: {exc}", param="mix.gamma",
-                                   code="invalid_value") from None  # fmt: skip
+        for i, (sentence, array) in enumerate(zip(sentences, results, strict=True)):
+            if isinstance(array, Refusal):  # a mix that overflows float32 for these vectors
+                raise ServiceError(
+                    400, f"inputs[{i}]: {array.reason}", param="mix.gamma", code="invalid_value"
+                )
             words += len(sentence.tokens)
             data.append(
                 {
@@ -304,13 +302,13 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
         field="input",
     )
     sentences = await _run(state, prepare, _input_size(body.input))
-    unit_vectors = await _infer(state, request, [s.prepared for s in sentences])
-    unit_pooling = embedder.unit_pooling
+    shape = Shape.openai(embedder.num_layers, embedder.unit_pooling)
+    vectors = await _infer(state, request, [s.prepared for s in sentences], shape)
 
     def render() -> bytes:
         data = []
-        for i, (sentence, vectors) in enumerate(zip(sentences, unit_vectors, strict=True)):
-            vector = openai_vector(sentence.prepared.word_vectors(vectors, unit_pooling))
+        for i, vector in enumerate(vectors):
+            assert not isinstance(vector, Refusal)  # an average of finite vectors is finite
             if body.encoding_format == "base64":
                 encoded: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
             else:

@@ -14,8 +14,10 @@ sentence from the zero state), so batching never changes an answer.
 
 With a streaming engine (continuous batching, the default on a CPU; :mod:`service.streaming`)
 the worker does not wait for a batch to finish: it hands the first waiting sentences to the
-running batch whenever fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens``
-units are in it, and each sentence comes back on its own as soon as it is done.
+running batch, and each sentence comes back on its own as soon as it is done.  One request may
+have up to ``max_batch_sentences`` sentences and ``max_batch_tokens`` units in the running
+batch, all requests together twice that: a request that arrives while another fills the batch
+joins at once, and the engine shares each block's rows between them (``shared_rows``).
 
 "Oldest" and "first" are in fair order, not arrival order: a request of 256 long sentences
 must not make a one-word request behind it wait for all of them.  Waiting sentences are served
@@ -43,7 +45,8 @@ import numpy as np
 from elmo.embedder import PreparedSentence
 from service.errors import ServiceError
 from service.metrics import Metrics
-from service.streaming import StreamingEngine
+from service.outputs import Refusal, Shape
+from service.streaming import StreamingEngine, Work
 
 __all__ = ["Engine", "Job", "QueueFull", "Scheduler", "SchedulerStopped"]
 
@@ -67,20 +70,32 @@ class SchedulerStopped(Exception):
     """The scheduler is shutting down and takes no new work."""
 
 
-class Job:
-    """One request's sentences on their way through the model; ``future`` gets their unit
-    vectors ``[L, n_units, 2D]`` in input order."""
+Result = np.ndarray | Refusal
 
-    def __init__(self, sentences: Sequence[PreparedSentence], loop: asyncio.AbstractEventLoop):
+
+class Job:
+    """One request's sentences on their way through the model; ``future`` gets, in input
+    order, each one's unit vectors ``[L, n_units, 2D]``, or what ``shape`` makes of them."""
+
+    def __init__(
+        self,
+        sentences: Sequence[PreparedSentence],
+        loop: asyncio.AbstractEventLoop,
+        shape: Shape | None = None,
+    ):
         self.sentences = list(sentences)
-        self.results: list[np.ndarray | None] = [None] * len(self.sentences)
+        self.shape = shape
+        self.results: list[Result | None] = [None] * len(self.sentences)
         self.remaining = len(self.sentences)
         self.cancelled = False
         self.tag = 0.0  # the virtual finish time of its last queued sentence
+        self.group = 0  # its number: its sentences share its part of the running batch
+        self.flight_rows = 0  # streaming: its sentences in the engine, and their units
+        self.flight_units = 0
         self.loop = loop
-        self.future: asyncio.Future[list[np.ndarray]] = loop.create_future()
+        self.future: asyncio.Future[list[Result]] = loop.create_future()
 
-    def _settle(self, result: list[np.ndarray] | None, error: BaseException | None) -> None:
+    def _settle(self, result: list[Result] | None, error: BaseException | None) -> None:
         """Resolve the future from the worker thread (futures belong to their loop)."""
 
         def settle() -> None:
@@ -120,6 +135,9 @@ class Scheduler:
             budget runs alone.
         max_batch_sentences: rows per forward pass, or sentences in the running batch.
         queue_size: sentences that may wait; more are refused with :class:`QueueFull`.
+
+    With a streaming engine, a request's sentences in the running batch are bounded by
+    ``max_batch_sentences`` and ``max_batch_tokens``, and all requests' by twice those.
     """
 
     def __init__(
@@ -144,6 +162,8 @@ class Scheduler:
         self._in_flight: dict[int, _Item] = {}  # streaming: sentences in the engine, by key
         self._flight_units = 0
         self._virtual = 0.0  # the tag of the last sentence served
+        self._groups = itertools.count()
+        self._to_drop: list[int] = []  # streaming: keys the engine is to stop running
 
     @property
     def depth(self) -> int:
@@ -177,9 +197,11 @@ class Scheduler:
                 f"queue_size is {self.queue_size}"
             )
 
-    def submit(self, sentences: Sequence[PreparedSentence]) -> Job:
-        """Queue a request's sentences (call from the event loop that awaits the job)."""
-        job = Job(sentences, asyncio.get_running_loop())
+    def submit(self, sentences: Sequence[PreparedSentence], shape: Shape | None = None) -> Job:
+        """Queue a request's sentences (call from the event loop that awaits the job); with a
+        ``shape``, the engine applies it to each sentence's vectors where they are made."""
+        job = Job(sentences, asyncio.get_running_loop(), shape)
+        job.group = next(self._groups)
         if not job.sentences:
             job.future.set_result([])
             return job
@@ -196,11 +218,18 @@ class Scheduler:
         return job
 
     def cancel(self, job: Job) -> None:
-        """Drop a job's waiting sentences (its client left or timed out)."""
+        """Drop a job's sentences, waiting or running (its client left or timed out)."""
         with self._cond:
             job.cancelled = True
             self._pending = [item for item in self._pending if item.job is not job]
             self.metrics.queue_depth.set(len(self._pending))
+            running = [key for key, item in self._in_flight.items() if item.job is job]
+            for key in running:
+                self._release(self._in_flight.pop(key))
+            # the worker tells the engine: this may be the event loop, which must not wait for
+            # the model's pipe
+            self._to_drop += running
+            self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
@@ -214,26 +243,42 @@ class Scheduler:
             self._process(batch)
 
     def _run_streaming(self) -> None:
-        """Keep the engine's running batch full: send waiting sentences, first in fair order, while
-        fewer than ``max_batch_sentences`` sentences and ``max_batch_tokens`` units are in it."""
+        """Keep the engine's running batch full: send waiting sentences, first in fair order,
+        while they fit (:meth:`_take_first`), and tell it which sentences to drop."""
         engine: StreamingEngine = self.engine  # type: ignore[assignment]
         engine.open(self._deliver, self._lost)
         try:
             while True:
                 with self._cond:
-                    while not (self._pending and self._has_room()):
+                    while not (self._to_drop or (self._pending and self._has_room())):
                         if self._stopping and not self._pending and not self._in_flight:
                             return
                         self._cond.wait()
-                    batch = self._take_first()
-                    for item in batch:
-                        self._in_flight[item.seq] = item
-                    self._flight_units += sum(item.units for item in batch)
-                    self.metrics.queue_depth.set(len(self._pending))
-                    self.metrics.batch_sentences.observe(len(self._in_flight))
-                    self.metrics.batch_tokens.observe(self._flight_units)
+                    drop, self._to_drop = self._to_drop, []
+                    batch = self._hand_over()
+                    if batch:
+                        self.metrics.queue_depth.set(len(self._pending))
+                        self.metrics.batch_sentences.observe(len(self._in_flight))
+                        self.metrics.batch_tokens.observe(self._flight_units)
+                if drop:
+                    try:
+                        engine.drop(drop)
+                    except Exception:  # the engine is gone, and its sentences with it
+                        logger.exception("could not drop %d sentences from the model", len(drop))
+                if not batch:
+                    continue
                 try:
-                    engine.add([(item.seq, item.job.sentences[item.position]) for item in batch])
+                    engine.add(
+                        [
+                            Work(
+                                item.seq,
+                                item.job.group,
+                                item.job.sentences[item.position],
+                                item.job.shape,
+                            )
+                            for item in batch
+                        ]
+                    )
                 except Exception as exc:
                     if not isinstance(exc, ServiceError):
                         logger.exception("could not hand %d sentences to the model", len(batch))
@@ -241,36 +286,62 @@ class Scheduler:
         finally:
             engine.close()
 
-    def _has_room(self) -> bool:
-        if not self._in_flight:
-            return True
-        if len(self._in_flight) >= self.max_batch_sentences:
-            return False
-        return self._flight_units + self._pending[0].units <= self.max_batch_tokens
-
-    def _take_first(self) -> list[_Item]:
-        """The first waiting sentences that fit beside those in flight (at least one).  A
-        running batch has no padding, so lengths need no grouping."""
-        rows = self.max_batch_sentences - len(self._in_flight)
-        units = self.max_batch_tokens - self._flight_units
-        count = 0
-        for item in self._pending[:rows]:
-            if count and item.units > units:
-                break
-            units -= item.units
-            count += 1
-        batch, self._pending = self._pending[:count], self._pending[count:]
-        self._served(batch)
+    def _hand_over(self) -> list[_Item]:
+        """Take the waiting sentences that fit (:meth:`_take_first`) into the running batch
+        (call locked)."""
+        batch = self._take_first() if self._pending else []
+        for item in batch:
+            self._in_flight[item.seq] = item
+            item.job.flight_rows += 1
+            item.job.flight_units += item.units
+        self._flight_units += sum(item.units for item in batch)
         return batch
+
+    def _has_room(self) -> bool:
+        return bool(self._take_first(dry=True))
+
+    def _take_first(self, dry: bool = False) -> list[_Item]:
+        """The first waiting sentences, in fair order, that fit beside those in flight: within
+        their request's share (``max_batch_sentences``, ``max_batch_tokens``) and the batch's
+        (twice those).  A request with nothing running always fits its share; a batch with
+        nothing running takes at least one sentence.  ``dry``: only look.  A running batch has
+        no padding, so lengths need no grouping."""
+        rows = 2 * self.max_batch_sentences - len(self._in_flight)
+        units = 2 * self.max_batch_tokens - self._flight_units
+        share: dict[int, tuple[int, int]] = {}  # request → its rows and units with these
+        taken: list[_Item] = []
+        for item in self._pending:
+            if rows <= 0:
+                break
+            job = item.job
+            held_rows, held_units = share.get(id(job), (job.flight_rows, job.flight_units))
+            fits_share = held_rows == 0 or (
+                held_rows < self.max_batch_sentences
+                and held_units + item.units <= self.max_batch_tokens
+            )
+            if not fits_share or (item.units > units and (taken or self._in_flight)):
+                continue
+            if dry:
+                return [item]
+            taken.append(item)
+            share[id(job)] = (held_rows + 1, held_units + item.units)
+            rows, units = rows - 1, units - item.units
+        if taken:
+            chosen = {id(item) for item in taken}
+            self._pending = [item for item in self._pending if id(item) not in chosen]
+            self._served(taken)
+        return taken
 
     def _served(self, batch: list[_Item]) -> None:
         self._virtual = max([self._virtual, *(item.tag for item in batch)])
 
-    def _deliver(self, results: list[tuple[int, np.ndarray]], seconds: float) -> None:
+    def _deliver(self, results: list[tuple[int, Result]], seconds: float) -> None:
         """Finished sentences from the engine (its thread)."""
         with self._cond:
             done = [(self._in_flight.pop(key, None), array) for key, array in results]
-            self._flight_units -= sum(item.units for item, _ in done if item is not None)
+            for item, _ in done:
+                if item is not None:
+                    self._release(item)
             self._cond.notify_all()
         self.metrics.inference_seconds.observe(seconds)
         for item, array in done:
@@ -282,9 +353,16 @@ class Scheduler:
         with self._cond:
             chosen = list(self._in_flight) if keys is None else keys
             items = [item for key in chosen if (item := self._in_flight.pop(key, None))]
-            self._flight_units -= sum(item.units for item in items)
+            for item in items:
+                self._release(item)
             self._cond.notify_all()
         self._fail(items, error)
+
+    def _release(self, item: _Item) -> None:
+        """An item has left the engine (call locked)."""
+        self._flight_units -= item.units
+        item.job.flight_rows -= 1
+        item.job.flight_units -= item.units
 
     def _take_batch(self) -> list[_Item]:
         """The first waiting sentence (in fair order) and its nearest neighbours in length,
@@ -341,10 +419,12 @@ class Scheduler:
         self.metrics.batch_tokens.observe(real)
         self.metrics.padding_efficiency.observe(real / padded)
         for item, array in zip(batch, vectors, strict=True):
-            self._settle_item(item, array)
+            shape = item.job.shape
+            sentence = item.job.sentences[item.position]
+            self._settle_item(item, array if shape is None else shape(array, sentence.word_units))
 
     @staticmethod
-    def _settle_item(item: _Item, array: np.ndarray) -> None:
+    def _settle_item(item: _Item, array: Result) -> None:
         """One sentence's vectors; its request is answered with its last sentence.  Only one
         thread delivers (the worker, or the streaming engine's), so ``remaining`` needs no
         lock."""

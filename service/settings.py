@@ -63,13 +63,23 @@ class Settings(BaseSettings):
         16384,
         ge=1,
         description="padded units (rows x longest sentence) in one forward pass; with "
-        "continuous batching, units of the sentences in the running batch",
+        "continuous batching, units of one request's sentences in the running batch (of all "
+        "requests' together: twice this)",
     )
     max_batch_sentences: int = Field(
         64,
         ge=1,
-        description="sentences in one forward pass; with continuous batching, sentences in "
-        "the running batch",
+        description="sentences in one forward pass; with continuous batching, one request's "
+        "sentences in the running batch (all requests' together: twice this)",
+    )
+    shared_batch_sentences: int = Field(
+        16,
+        ge=1,
+        description="with continuous batching, while a small request (at most its fair "
+        "share of this) runs beside larger ones: how many sentences advance in each block of "
+        "time steps, each request getting at least one and the rest shared fairly, so that it "
+        "waits for this many rows' work a step instead of all of them; requests that are all "
+        "large, or one alone, run all of their sentences",
     )
 
     api_key: SecretStr | None = Field(
@@ -123,4 +133,5 @@ class Settings(BaseSettings):
             "timeout_s": self.timeout_s,
             "max_batch_tokens": self.max_batch_tokens,
             "max_batch_sentences": self.max_batch_sentences,
+            "shared_batch_sentences": self.shared_batch_sentences,
         }

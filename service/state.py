@@ -124,6 +124,7 @@ class ServiceState:
                     settings.device,
                     settings.torch_threads,
                     streaming=settings.continuous_batching and _on_cpu(settings.device),
+                    shared_rows=settings.shared_batch_sentences,
                 )
                 self.inference.start()
                 # This process only tokenizes and reads the architecture: a weightless copy
@@ -134,7 +135,9 @@ class ServiceState:
             embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
         embedder.embed_prepared(embedder.prepare(_WARMUP))
         if settings.continuous_batching and embedder.device.type == "cpu":
-            self.stream = ThreadStream(embedder.model, embedder.unit_char_ids)
+            self.stream = ThreadStream(
+                embedder.model, embedder.unit_char_ids, settings.shared_batch_sentences
+            )
         return embedder
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ from factories import ELMO_REFERENCE, random_sentences
 from service.errors import ServiceError
 from service.inference import InferenceProcess
 from service.scheduler import Scheduler
-from service.streaming import ThreadStream, serve_stream
+from service.streaming import ThreadStream, Work, add_message, serve_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -27,11 +27,18 @@ class Spy(ThreadStream):
         super().__init__(embedder.model)
         self.scheduler: Scheduler | None = None
         self.in_flight: list[tuple[int, int]] = []  # (sentences, units)
+        self.per_request: list[tuple[int, int]] = []  # the same, of the request holding most
         self.fail = fail
 
     def add(self, sentences):
         assert self.scheduler is not None
         self.in_flight.append((len(self.scheduler._in_flight), self.scheduler._flight_units))
+        held: dict[int, list[int]] = {}
+        for item in self.scheduler._in_flight.values():
+            rows_units = held.setdefault(id(item.job), [0, 0])
+            rows_units[0] += 1
+            rows_units[1] += item.units
+        self.per_request.append(max(map(tuple, held.values()), default=(0, 0)))
         if self.fail:
             raise RuntimeError("model exploded")
         super().add(sentences)
@@ -45,7 +52,9 @@ def _scheduler(engine, **limits) -> Scheduler:
     return scheduler
 
 
-async def test_requests_get_the_embedders_vectors_and_the_batch_stays_within_its_limits(embedder):
+async def test_requests_get_the_embedders_vectors_and_requests_and_batch_stay_in_limits(
+    embedder,
+):
     spy = Spy(embedder)
     scheduler = _scheduler(spy)
     assert scheduler.streaming
@@ -60,8 +69,62 @@ async def test_requests_get_the_embedders_vectors_and_the_batch_stays_within_its
         for sentence, got in zip(request, arrays, strict=True):
             np.testing.assert_array_equal(got, embedder.embed_prepared([sentence])[0])
     assert len(spy.in_flight) > 1
-    assert all(rows <= 5 and units <= 80 for rows, units in spy.in_flight)
+    # a request holds at most the limits, all of them together twice that
+    assert all(rows <= 10 and units <= 160 for rows, units in spy.in_flight)
+    assert all(rows <= 5 and units <= 80 for rows, units in spy.per_request)
     assert not scheduler._in_flight and scheduler._flight_units == 0 and spy._thread is None
+
+
+def _words(embedder: Embedder, count: int, words: int, seed: int):
+    sentences = random_sentences(count, words, seed=seed, min_words=words)
+    return embedder.prepare(sentences)
+
+
+async def test_a_request_arriving_while_another_fills_the_batch_joins_at_once(embedder):
+    scheduler = _scheduler(ThreadStream(embedder.model), max_batch_sentences=5, max_batch_tokens=80)
+    big = scheduler.submit(_words(embedder, 20, 10, seed=40))  # not started: handed over by hand
+    with scheduler._cond:
+        first = scheduler._hand_over()
+        assert [item.job for item in first] == [big] * 5  # its share: 5 rows
+        assert scheduler._hand_over() == []  # the rest waits for its own sentences to finish
+    small = [scheduler.submit(_words(embedder, 1, 3, seed=41 + i)) for i in range(6)]
+    with scheduler._cond:
+        joined = scheduler._hand_over()
+    # beside the big request's 5 rows, the batch takes 5 more (twice the limit): 5 small ones
+    assert [item.job for item in joined] == small[:5]
+    assert scheduler._flight_units == 5 * 10 + 5 * 3
+    scheduler.cancel(big)  # its rows leave the batch, and the engine is told to drop them
+    assert scheduler._to_drop == [item.seq for item in first]
+    assert big.flight_rows == 0 and scheduler._flight_units == 5 * 3
+    with scheduler._cond:
+        assert [item.job for item in scheduler._hand_over()] == [small[5]]
+
+
+async def test_a_cancelled_request_stops_running_in_the_engine(embedder):
+    spy = Spy(embedder)
+    dropped = []
+    spy.drop = lambda keys: (dropped.extend(keys), ThreadStream.drop(spy, keys))
+    scheduler = _scheduler(spy, max_batch_sentences=4, max_batch_tokens=1200)
+    scheduler.start()
+    try:
+        job = scheduler.submit(_words(embedder, 4, 300, seed=50))  # long: still running
+        for _ in range(100):  # until it is in the running batch
+            if scheduler._in_flight:
+                break
+            await asyncio.sleep(0.01)
+        keys = sorted(scheduler._in_flight)
+        assert len(keys) == 4
+        scheduler.cancel(job)
+        for _ in range(500):
+            if dropped:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(dropped) == keys and not scheduler._in_flight
+        after = scheduler.submit(_words(embedder, 1, 4, seed=51))  # the model goes on
+        assert len(await asyncio.wait_for(after.future, 60)) == 1
+    finally:
+        scheduler.stop(30)
+    assert not job.future.done()  # a cancelled request is never answered
 
 
 async def test_a_sentence_longer_than_the_budget_still_runs_alone(embedder):
@@ -91,7 +154,10 @@ async def test_a_failed_hand_over_fails_its_request_and_the_next_one_runs(embedd
 def test_a_bad_sentence_fails_only_its_keys_and_the_loop_goes_on(embedder):
     good = embedder.prepare([["fine", "words"]])[0].char_ids.numpy()
     inbox = [
-        [("add", [(1, np.zeros((0, 50), dtype=np.int64))]), ("add", [(2, good)])],
+        [
+            ("add", [(1, 1, np.zeros((0, 50), dtype=np.int64), None, None)]),
+            ("add", [(2, 2, good, None, None)]),
+        ],
         [("stop", None)],
     ]
     sent = []
@@ -146,26 +212,26 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
     collector = Collector()
     streaming_process.open(collector.deliver, collector.fail)
     prepared = embedder.prepare(random_sentences(8, 15, seed=30))
-    streaming_process.add(list(enumerate(prepared)))
+    streaming_process.add([Work(i, i, sentence) for i, sentence in enumerate(prepared)])
     collector.wait(lambda: len(collector.done) == 8)
     for i, sentence in enumerate(prepared):
         np.testing.assert_array_equal(collector.done[i], embedder.embed_prepared([sentence])[0])
 
     pid, restarts = streaming_process.pid, streaming_process.restarts
     os.kill(pid, signal.SIGSTOP)  # a sentence in flight when the child dies
-    streaming_process.add([(100, prepared[0])])
+    streaming_process.add([Work(100, 100, prepared[0])])
     os.kill(pid, signal.SIGKILL)
     collector.wait(lambda: collector.lost)
     ((keys, error),) = collector.lost
     assert keys is None  # everything in flight
     assert isinstance(error, ServiceError) and error.code == "inference_restarted"
     with pytest.raises(ServiceError) as refused:  # while the new child starts: at once
-        streaming_process.add([(101, prepared[1])])
+        streaming_process.add([Work(101, 101, prepared[1])])
     assert refused.value.code == "inference_unavailable" and refused.value.status == 503
     deadline = time.monotonic() + 60
     while not streaming_process.available and time.monotonic() < deadline:
         time.sleep(0.05)
-    streaming_process.add([(101, prepared[1])])
+    streaming_process.add([Work(101, 101, prepared[1])])
     assert streaming_process.restarts == restarts + 1
     assert streaming_process.pid not in (None, pid)
     collector.wait(lambda: 101 in collector.done)
@@ -183,7 +249,7 @@ def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
 
     monkeypatch.setattr(streaming, "make_engine", no_new_engine)
     ids = embedder.prepare([["given"]])[0].char_ids.numpy()
-    inbox = [[("add", [(7, ids)])], [("stop", None)]]
+    inbox = [[("add", [(7, 7, ids, None, None)])], [("stop", None)]]
     sent = []
     receive = lambda wait: inbox.pop(0) if inbox else []  # noqa: E731
     serve_stream(embedder.model, receive, sent.append, None, engine)  # one block finishes it
@@ -205,7 +271,7 @@ def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedde
     runner.start()
     try:
         for i, sentence in enumerate(prepared):  # one message each, as the server sends them
-            server.send(("add", [(i, sentence.char_ids.numpy())]))
+            server.send(add_message([Work(i, i, sentence)]))
         done = {}
         while len(done) < len(prepared):
             assert server.poll(60), "nothing came back"
@@ -241,7 +307,28 @@ def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedde
         target=_stream_in_child, args=(Unsendable(child), embedder, make_engine(embedder.model))
     )
     runner.start()
-    server.send(("add", [(0, embedder.prepare([["lost"]])[0].char_ids.numpy())]))
+    server.send(add_message([Work(0, 0, embedder.prepare([["lost"]])[0])]))
     runner.join(60)
     server.close()  # ends the child's reader thread
     assert not runner.is_alive()  # the process would exit: the server restarts it
+
+
+def test_the_stream_sends_what_a_shape_keeps_of_a_sentences_vectors(embedder):
+    import pickle
+
+    from elmo.pooling import Mix
+    from service.outputs import Refusal, Shape, shape_vectors
+
+    prepared = embedder.prepare([["the", "cat", "sat"], ["el", "gato"]])
+    pooled = Shape.openai(embedder.num_layers, "mean")
+    overflow = Shape((0, 1, 2), Mix((0.0, 0.0, 0.0), 3e38), "none", False, "mean")
+    message = add_message([Work(1, 1, prepared[0], pooled), Work(2, 2, prepared[1], overflow)])
+    inbox = [[pickle.loads(pickle.dumps(message))], [("stop", None)]]  # as through the pipe
+    sent = []
+    serve_stream(embedder.model, lambda wait: inbox.pop(0) if inbox else [], sent.append)
+    done = dict(result for m in sent if m[0] == "done" for result in m[1])
+    words = embedder.embed_prepared([prepared[0]])[0]
+    want = shape_vectors(words, (0, 1, 2), Mix.parse("average", 3), "mean", True)
+    np.testing.assert_array_equal(done[1], want)
+    assert done[1].shape == (embedder.dim,)
+    assert isinstance(done[2], Refusal) and "float32" in done[2].reason

@@ -194,6 +194,7 @@ async def test_models_info_health_and_ready(serve_app):
         "timeout_s",
         "max_batch_tokens",
         "max_batch_sentences",
+        "shared_batch_sentences",
     }
     assert health.json() == {"status": "ok"} and ready.json() == {"status": "ready"}
 
