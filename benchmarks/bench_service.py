@@ -68,8 +68,14 @@ def free_port() -> int:
 
 
 def start_server(
-    model: str, threads: int, log: Path, in_thread: bool = False, batches: bool = False
+    model: str,
+    threads: int,
+    log: Path,
+    in_thread: bool = False,
+    batches: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
+    """``elmo serve`` on a free port; ``settings``: more ``ELMO_*`` variables."""
     port = free_port()
     env = {
         **os.environ,
@@ -78,6 +84,7 @@ def start_server(
         "ELMO_TORCH_THREADS": str(threads),
         "ELMO_INFERENCE_PROCESS": "false" if in_thread else "true",
         "ELMO_CONTINUOUS_BATCHING": "false" if batches else "true",
+        **(settings or {}),
     }
     command = [sys.executable, "-m", "elmo.cli", "serve", "--model", model, "--port", str(port)]
     with open(log, "wb") as out:
@@ -105,10 +112,13 @@ class RawClient:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes) -> int:
+    async def connect(self) -> None:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
+
+    async def post(self, path: str, body: bytes) -> int:
+        await self.connect()
+        assert self.reader is not None and self.writer is not None
         self.writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
