@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from service.errors import ClientDisconnected, ServiceError
 from service.inference import RESTART_RETRY_AFTER_S
 from service.inputs import Sentence, prepare_inputs, tokenize_inputs
 from service.outputs import Refusal, Shape, encode_array
-from service.scheduler import QueueFull, Result, SchedulerStopped
+from service.scheduler import QueueFull, Reservation, Result, SchedulerStopped
 from service.schemas import (
     EmbedRequest,
     EmbedResponse,
@@ -108,18 +109,40 @@ def _busy(state: ServiceState, why: str) -> ServiceError:
     )
 
 
-def _admit(state: ServiceState, inputs: str | list[str] | list[list[str]]) -> None:
-    """Refuse at once a request whose sentences cannot fit the queue now, before any work on
-    it (under a flood, tokenizing first made every 429 wait its turn for a worker thread)."""
+@contextlib.asynccontextmanager
+async def _admitted(
+    state: ServiceState, inputs: str | list[str] | list[list[str]]
+) -> AsyncIterator[Reservation]:
+    """Hold the request's room in the queue, or refuse it at once (429), before any work on
+    it; then give the event loop back once, so that the requests that arrived with this one
+    are admitted or refused before its tokenizing holds the loop.  Under a flood, each 429
+    otherwise waited for the work of every request admitted before it."""
     _, scheduler = state.require_ready()
     try:
-        scheduler.check_room(1 if isinstance(inputs, str) else len(inputs))
+        reservation = scheduler.reserve(1 if isinstance(inputs, str) else len(inputs))
     except QueueFull as exc:
         raise _busy(state, str(exc)) from None
+    except SchedulerStopped:
+        raise _stopping() from None
+    try:
+        await asyncio.sleep(0)
+        yield reservation
+    finally:
+        reservation.release()  # nothing once submitted
+
+
+def _stopping() -> ServiceError:
+    return ServiceError(
+        503, "the server is shutting down", type="server_error", code="shutting_down"
+    )
 
 
 async def _infer(
-    state: ServiceState, request: Request, sentences: list[PreparedSentence], shape: Shape
+    state: ServiceState,
+    request: Request,
+    sentences: list[PreparedSentence],
+    shape: Shape,
+    reservation: Reservation,
 ) -> list[Result]:
     """Run sentences through the scheduler, each one's vectors shaped as the answer needs
     them: 429 when the queue is full, a JSON error after ``timeout_s``, and the work dropped
@@ -127,13 +150,11 @@ async def _infer(
     _, scheduler = state.require_ready()
     settings = state.settings
     try:
-        job = scheduler.submit(sentences, shape)
+        job = scheduler.submit(sentences, shape, reservation)
     except QueueFull as exc:
         raise _busy(state, str(exc)) from None
     except SchedulerStopped:
-        raise ServiceError(
-            503, "the server is shutting down", type="server_error", code="shutting_down"
-        ) from None
+        raise _stopping() from None
     state.metrics.scheduled.inc()
     watcher = asyncio.ensure_future(_disconnected(request))
     try:
@@ -215,7 +236,6 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     state.check_model(body.model)
     layers = _layers(body.layers, embedder.num_layers)
     mix = _mix(body.mix, len(layers))
-    _admit(state, body.inputs)
     settings = state.settings
     prepare = partial(
         prepare_inputs,
@@ -226,11 +246,13 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
         max_request_tokens=settings.max_request_tokens,
         truncate=body.truncate,
     )
-    sentences = await _run(state, prepare, _input_size(body.inputs))
     shape = Shape(
         layers, mix, body.pooling, body.normalize, body.unit_pooling or embedder.unit_pooling
     )
-    results = await _infer(state, request, [s.prepared for s in sentences], shape)
+    async with _admitted(state, body.inputs) as reservation:
+        sentences = await _run(state, prepare, _input_size(body.inputs))
+        prepared = [s.prepared for s in sentences]
+        results = await _infer(state, request, prepared, shape, reservation)
 
     def render() -> bytes:
         data, words = [], 0
@@ -289,7 +311,6 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
             param="dimensions",
             code="invalid_value",
         )
-    _admit(state, body.input)
     settings = state.settings
     prepare = partial(
         prepare_inputs,
@@ -301,9 +322,11 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
         truncate=False,
         field="input",
     )
-    sentences = await _run(state, prepare, _input_size(body.input))
     shape = Shape.openai(embedder.num_layers, embedder.unit_pooling)
-    vectors = await _infer(state, request, [s.prepared for s in sentences], shape)
+    async with _admitted(state, body.input) as reservation:
+        sentences = await _run(state, prepare, _input_size(body.input))
+        prepared = [s.prepared for s in sentences]
+        vectors = await _infer(state, request, prepared, shape, reservation)
 
     def render() -> bytes:
         data = []

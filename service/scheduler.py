@@ -48,7 +48,7 @@ from service.metrics import Metrics
 from service.outputs import Refusal, Shape
 from service.streaming import StreamingEngine, Work
 
-__all__ = ["Engine", "Job", "QueueFull", "Scheduler", "SchedulerStopped"]
+__all__ = ["Engine", "Job", "QueueFull", "Reservation", "Scheduler", "SchedulerStopped"]
 
 
 class Engine(Protocol):
@@ -111,6 +111,21 @@ class Job:
             self.loop.call_soon_threadsafe(settle)
 
 
+class Reservation:
+    """Room in the queue held for a request from its admission until it is submitted (or
+    refused for another reason): requests admitted together cannot all count the same room."""
+
+    def __init__(self, scheduler: Scheduler, count: int) -> None:
+        self.scheduler = scheduler
+        self.count = count
+        self.active = True
+
+    def release(self) -> None:
+        """Give the room back (nothing once submitted or released)."""
+        with self.scheduler._cond:
+            self.scheduler._take_reservation(self)
+
+
 @dataclass(eq=False)
 class _Item:
     job: Job
@@ -164,6 +179,7 @@ class Scheduler:
         self._virtual = 0.0  # the tag of the last sentence served
         self._groups = itertools.count()
         self._to_drop: list[int] = []  # streaming: keys the engine is to stop running
+        self._reserved = 0  # sentences of admitted requests not submitted yet
 
     @property
     def depth(self) -> int:
@@ -189,23 +205,47 @@ class Scheduler:
             self._thread.join(timeout)
 
     def check_room(self, count: int) -> None:
-        """Raise :class:`QueueFull` unless ``count`` more sentences fit the queue now."""
-        waiting = len(self._pending)
+        """Raise :class:`QueueFull` unless ``count`` more sentences fit the queue now (beside
+        those waiting and those of admitted requests)."""
+        waiting = len(self._pending) + self._reserved
         if waiting + count > self.queue_size:
             raise QueueFull(
                 f"{waiting} sentences are waiting and this request adds {count}; "
                 f"queue_size is {self.queue_size}"
             )
 
-    def submit(self, sentences: Sequence[PreparedSentence], shape: Shape | None = None) -> Job:
-        """Queue a request's sentences (call from the event loop that awaits the job); with a
-        ``shape``, the engine applies it to each sentence's vectors where they are made."""
+    def reserve(self, count: int) -> Reservation:
+        """Hold room for a request's ``count`` sentences before working on it, or raise
+        :class:`QueueFull` at once."""
+        with self._cond:
+            if self._stopping:
+                raise SchedulerStopped("the server is shutting down")
+            self.check_room(count)
+            self._reserved += count
+            return Reservation(self, count)
+
+    def _take_reservation(self, reservation: Reservation) -> None:
+        if reservation.active:
+            reservation.active = False
+            self._reserved -= reservation.count
+
+    def submit(
+        self,
+        sentences: Sequence[PreparedSentence],
+        shape: Shape | None = None,
+        reservation: Reservation | None = None,
+    ) -> Job:
+        """Queue a request's sentences (call from the event loop that awaits the job), in the
+        room its ``reservation`` holds, if any; with a ``shape``, the engine applies it to each
+        sentence's vectors where they are made."""
         job = Job(sentences, asyncio.get_running_loop(), shape)
         job.group = next(self._groups)
-        if not job.sentences:
-            job.future.set_result([])
-            return job
         with self._cond:
+            if reservation is not None:
+                self._take_reservation(reservation)
+            if not job.sentences:
+                job.future.set_result([])
+                return job
             if self._stopping:
                 raise SchedulerStopped("the server is shutting down")
             self.check_room(len(job.sentences))

@@ -95,6 +95,27 @@ async def test_a_full_queue_refuses_the_whole_request_and_keeps_the_rest(embedde
         scheduler.submit(_sentences(embedder, [2]))
 
 
+async def test_room_reserved_at_admission_is_held_until_submitted_or_released(embedder):
+    scheduler = _scheduler(embedder, queue_size=5)
+    held = scheduler.reserve(3)  # admitted, still tokenizing
+    with pytest.raises(QueueFull, match="3 sentences are waiting and this request adds 3"):
+        scheduler.reserve(3)
+    other = scheduler.reserve(2)
+    other.release()  # refused for another reason: its room goes back
+    other.release()  # (once)
+    job = scheduler.submit(_sentences(embedder, [2, 2, 2]), reservation=held)  # in its room
+    assert scheduler.depth == 3 and scheduler._reserved == 0
+    held.release()  # nothing: it was submitted
+    assert scheduler._reserved == 0
+    scheduler.reserve(2)
+    with pytest.raises(QueueFull):
+        scheduler.reserve(1)
+    scheduler.cancel(job)
+    scheduler.stop()
+    with pytest.raises(SchedulerStopped):
+        scheduler.reserve(1)
+
+
 async def test_a_cancelled_request_leaves_the_queue_and_is_never_run(embedder):
     spy = RecordingEmbedder(embedder)
     scheduler = _scheduler(spy)
