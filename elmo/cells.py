@@ -37,7 +37,7 @@ from elmo.tiles import (
     tanh,
 )
 
-__all__ = ["Cell", "build_cell"]
+__all__ = ["Cell", "build_cell", "host_to_device"]
 
 State = tuple[torch.Tensor, ...]
 LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G), (D, G), (H, D)
@@ -128,7 +128,7 @@ class Cell(nn.Module):
         order = None
         if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
             order = torch.argsort(lengths, descending=True, stable=True)  # (B,) on CPU
-            on_device = _to(order, x.device)
+            on_device = host_to_device(order, x.device)
             x, lengths = x[on_device], lengths[order]
             state = tuple(s[on_device] for s in state)
         w_ih_t, w_hh_t, w_hr_t = weights or self.loop_weights()  # (Din, G), (D, G), (H, D)
@@ -205,7 +205,7 @@ class Cell(nn.Module):
         else:
             out = x.new_zeros(batch, steps, self.output_size)
         if order is not None:
-            inverse = _to(torch.argsort(order), x.device)
+            inverse = host_to_device(torch.argsort(order), x.device)
             out, final = out[inverse], tuple(s[inverse] for s in final)
         return out, final  # (B, T, D)
 
@@ -236,11 +236,12 @@ def _rows(state: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([state, state.new_zeros(rows - state.shape[0], state.shape[1])])
 
 
-def _to(index: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU index on ``device``, without making the host wait for a GPU's queue."""
+def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor (an index, lengths) on ``device``, without making the host wait for a
+    GPU's queue."""
     if device.type != "cuda":
-        return index.to(device)
-    return index.pin_memory().to(device, non_blocking=True)
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _loop_is_better(x: torch.Tensor) -> bool:

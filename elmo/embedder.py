@@ -182,6 +182,11 @@ class Embedder:
             prepared.append(PreparedSentence(self.unit_char_ids[torch.from_numpy(ids)], sizes))
         return prepared
 
+    def warm_up(self) -> None:
+        """Run two tiny sentences once: the first call of a process pays for memory and kernel
+        choices that a server should pay before it says it is ready."""
+        self.embed_prepared(self.prepare([["Warm", "up", "."], ["ok"]]))
+
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
         """Unit vectors ``[L, n_units, 2D]`` (float32) per prepared sentence, in input order.
 

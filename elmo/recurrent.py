@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from elmo.cells import Cell, State, build_cell
+from elmo.cells import Cell, State, build_cell, host_to_device
 from elmo.config import RecurrentConfig
 from elmo.tiles import linear
 
@@ -29,13 +29,6 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     index = torch.where(t < n, n - 1 - t, t)  # (B, T)
     index = index.view(batch, steps, *([1] * (x.dim() - 2))).expand_as(x)
     return x.gather(1, index)
-
-
-def _to_device(lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy CPU lengths to ``device`` without making the host wait for the GPU queue."""
-    if device.type != "cuda":
-        return lengths.to(device)
-    return lengths.pin_memory().to(device, non_blocking=True)
 
 
 class RecurrentLayer(nn.Module):
@@ -120,7 +113,7 @@ class BiRecurrent(nn.Module):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         # x: (B, T, D); lengths: (B,) >= 1 → per layer (B, T, D) forward and backward outputs
         lengths = lengths.cpu()
-        on_device = _to_device(lengths, x.device)
+        on_device = host_to_device(lengths, x.device)
         fwd, fwd_final = self.forward_stack(
             x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused
         )

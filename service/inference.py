@@ -47,8 +47,6 @@ RESTART_RETRY_AFTER_S = 5
 
 logger = logging.getLogger("service.inference")
 
-_WARMUP = [["Warm", "up", "."], ["ok"]]
-
 
 class InferenceProcess:
     """Runs :meth:`elmo.Embedder.embed_prepared` in a child process, one batch at a time.
@@ -316,7 +314,7 @@ def _child_main(
         if threads is not None:
             torch.set_num_threads(threads)
         embedder = Embedder.from_pretrained(model_path, batch_size, device)
-        embedder.embed_prepared(embedder.prepare(_WARMUP))
+        embedder.warm_up()
         # ready means warm: the streaming engine has encoded the vocabulary (0.6 s by default)
         engine = (
             make_engine(embedder.model, embedder.unit_char_ids, shared_rows) if streaming else None

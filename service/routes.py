@@ -182,6 +182,36 @@ async def _infer(
         state.metrics.scheduled.dec()
 
 
+async def _embed_inputs(
+    state: ServiceState,
+    request: Request,
+    inputs: str | list[str] | list[list[str]],
+    shape: Shape,
+    *,
+    field: str,
+    truncate: bool,
+) -> tuple[list[Sentence], list[Result]]:
+    """What both embedding routes do with a request's inputs: admit it, tokenize and check
+    the limits (``field`` names the inputs in errors), and run its sentences, each shaped as
+    the answer needs it."""
+    embedder, _ = state.require_ready()
+    settings = state.settings
+    prepare = partial(
+        prepare_inputs,
+        embedder,
+        inputs,
+        max_inputs=settings.max_inputs,
+        max_sentence_tokens=settings.max_sentence_tokens,
+        max_request_tokens=settings.max_request_tokens,
+        truncate=truncate,
+        field=field,
+    )
+    async with _admitted(state, inputs) as reservation:
+        sentences = await _run(state, prepare, _input_size(inputs))
+        prepared = [s.prepared for s in sentences]
+        return sentences, await _infer(state, request, prepared, shape, reservation)
+
+
 def _layers(requested: str | list[int], count: int) -> tuple[int, ...]:
     if requested == "all":
         return tuple(range(count))
@@ -236,23 +266,12 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     state.check_model(body.model)
     layers = _layers(body.layers, embedder.num_layers)
     mix = _mix(body.mix, len(layers))
-    settings = state.settings
-    prepare = partial(
-        prepare_inputs,
-        embedder,
-        body.inputs,
-        max_inputs=settings.max_inputs,
-        max_sentence_tokens=settings.max_sentence_tokens,
-        max_request_tokens=settings.max_request_tokens,
-        truncate=body.truncate,
-    )
     shape = Shape(
         layers, mix, body.pooling, body.normalize, body.unit_pooling or embedder.unit_pooling
     )
-    async with _admitted(state, body.inputs) as reservation:
-        sentences = await _run(state, prepare, _input_size(body.inputs))
-        prepared = [s.prepared for s in sentences]
-        results = await _infer(state, request, prepared, shape, reservation)
+    sentences, results = await _embed_inputs(
+        state, request, body.inputs, shape, field="inputs", truncate=body.truncate
+    )
 
     def render() -> bytes:
         data, words = [], 0
@@ -311,22 +330,10 @@ async def openai_embeddings(body: OpenAIEmbeddingRequest, request: Request) -> R
             param="dimensions",
             code="invalid_value",
         )
-    settings = state.settings
-    prepare = partial(
-        prepare_inputs,
-        embedder,
-        body.input,
-        max_inputs=settings.max_inputs,
-        max_sentence_tokens=settings.max_sentence_tokens,
-        max_request_tokens=settings.max_request_tokens,
-        truncate=False,
-        field="input",
-    )
     shape = Shape.openai(embedder.num_layers, embedder.unit_pooling)
-    async with _admitted(state, body.input) as reservation:
-        sentences = await _run(state, prepare, _input_size(body.input))
-        prepared = [s.prepared for s in sentences]
-        vectors = await _infer(state, request, prepared, shape, reservation)
+    sentences, vectors = await _embed_inputs(
+        state, request, body.input, shape, field="input", truncate=False
+    )
 
     def render() -> bytes:
         data = []

@@ -30,8 +30,6 @@ __all__ = ["ServiceState"]
 
 logger = logging.getLogger("service")
 
-_WARMUP = [["Warm", "up", "."], ["ok"]]
-
 
 class ServiceState:
     """The process's model and scheduler, and whether they can take requests.
@@ -133,7 +131,7 @@ class ServiceState:
                     skeleton = BiLM(load_config(self.model_path))
                 return Embedder(skeleton, batch, "meta", units=load_tokenizer(self.model_path))
             embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
-        embedder.embed_prepared(embedder.prepare(_WARMUP))
+        embedder.warm_up()
         if settings.continuous_batching and embedder.device.type == "cpu":
             self.stream = ThreadStream(
                 embedder.model, embedder.unit_char_ids, settings.shared_batch_sentences
