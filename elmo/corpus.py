@@ -13,13 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo.errors import ElmoError
+from elmo.errors import CorpusError
 
 __all__ = ["CorpusError", "CorpusStats", "corpus_files", "fingerprint", "read_lines"]
-
-
-class CorpusError(ElmoError, ValueError):
-    """A corpus path is missing, holds no files, or holds no usable text."""
 
 
 @dataclass

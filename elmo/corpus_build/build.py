@@ -40,17 +40,13 @@ from elmo.corpus_build.langid import LANGUAGES, identify
 from elmo.corpus_build.manifest import CorpusSpec, SourceSpec
 from elmo.corpus_build.sentences import split_sentences
 from elmo.corpus_build.split import SPLITS, assign_split
-from elmo.errors import ElmoError
+from elmo.errors import BuildError
 from elmo.registry import Package, data_cache_dir, fetch, fetched_record
 
 __all__ = ["BuildError", "BuildResult", "build_corpus", "default_output", "output_files"]
 
 FetchFunction = Callable[[Package, Path | None], Path]
 MANIFEST = "MANIFEST.json"
-
-
-class BuildError(ElmoError):
-    """A source cannot be built (nothing matched its paths, an input cannot be read)."""
 
 
 @dataclass

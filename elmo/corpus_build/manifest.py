@@ -21,17 +21,13 @@ from typing import Any
 
 from elmo.corpus_build.extractors import EXTRACTORS
 from elmo.corpus_build.langid import LANGUAGES
-from elmo.errors import ElmoError
+from elmo.errors import ManifestError
 from elmo.registry import Package
 
 __all__ = ["CorpusSpec", "ManifestError", "SourceSpec", "SplitSpec", "load_sources"]
 
 _REGISTRIES = ("npm", "pypi", "debian")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-
-
-class ManifestError(ElmoError, ValueError):
-    """``sources.toml`` is malformed; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

