@@ -22,13 +22,11 @@ COPY pyproject.toml ./
 COPY scripts/install.sh scripts/install.sh
 RUN ELMO_TORCH_INDEX_URL="$TORCH_INDEX_URL" scripts/install.sh deps
 
-# Then the code and the default model (models/; while it holds no model, the tiny random
-# reference model is the fallback and the server logs a warning saying so).
+# Then the code and the default model (models/).
 COPY README.md ./
 COPY elmo/ elmo/
 COPY service/ service/
 COPY models/ models/
-COPY tests/fixtures/elmo_reference/ tests/fixtures/elmo_reference/
 RUN scripts/install.sh project \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin elmo
 

@@ -42,7 +42,6 @@ TOKENIZER_FILE = "tokenizer.model"
 CARD_FILE = "MODEL_CARD.md"
 DEFAULT_MODEL = "default"
 # The tiny random model of the parity tests: the last resort of default_model_path().
-REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "elmo_reference"
 
 logger = logging.getLogger(__name__)
 
@@ -234,12 +233,8 @@ def is_model_dir(path: Path) -> bool:
 
 
 def default_model_path() -> Path:
-    """The model served or used when none is named.
-
-    ``default`` in :func:`models_dir` once the project's trained model is there; otherwise the
-    first model found in :func:`models_dir` (sorted by name); otherwise the tiny *random* model
-    of the tests, with a warning, so that the tools still run on a fresh checkout.
-    """
+    """The model served or used when none is named: ``default`` in :func:`models_dir`, else
+    the first model found there (sorted by name, with a warning)."""
     directory = models_dir()
     named = directory / DEFAULT_MODEL
     if is_model_dir(named):
@@ -248,14 +243,9 @@ def default_model_path() -> Path:
     if found:
         logger.warning("no model named %r in %s; using %s", DEFAULT_MODEL, directory, found[0])
         return found[0]
-    if is_model_dir(REFERENCE_MODEL):
-        logger.warning(
-            "no model in %s; using %s, a tiny RANDOM test model: its vectors mean nothing",
-            directory,
-            REFERENCE_MODEL,
-        )
-        return REFERENCE_MODEL
-    raise WeightFileError(f"no model in {directory} and no reference model at {REFERENCE_MODEL}")
+    raise WeightFileError(
+        f"no model in {directory}: name one (--model, ELMO_MODEL) or set ELMO_MODELS_DIR"
+    )
 
 
 def load_config(path: str | Path) -> ModelConfig:

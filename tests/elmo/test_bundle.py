@@ -7,7 +7,6 @@ from safetensors.torch import load_file, save_file
 
 from elmo.bilm import BiLM
 from elmo.bundle import (
-    REFERENCE_MODEL,
     default_model_path,
     load_bundle,
     load_config,
@@ -164,17 +163,20 @@ def test_models_can_be_loaded_by_name_from_the_models_directory(tmp_path, monkey
         load_model("no-such-model")
 
 
-def test_default_model_prefers_default_then_any_model_then_the_random_reference(
+def test_default_model_prefers_default_then_any_model_and_without_one_says_how_to_name_one(
     tmp_path, monkeypatch, caplog
 ):
     monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path))
     (tmp_path / "empty-dir").mkdir()
-    with caplog.at_level("WARNING", logger="elmo.bundle"):
-        assert default_model_path() == REFERENCE_MODEL
-    assert "RANDOM test model" in caplog.text
+    with pytest.raises(
+        WeightFileError, match=r"no model in .*--model, ELMO_MODEL.*ELMO_MODELS_DIR"
+    ):
+        default_model_path()
     save_bundle(tiny_model("gru"), tmp_path / "b-model")
     save_bundle(tiny_model("gru"), tmp_path / "a-model")
-    assert default_model_path() == tmp_path / "a-model"
+    with caplog.at_level("WARNING", logger="elmo.bundle"):
+        assert default_model_path() == tmp_path / "a-model"
+    assert "no model named 'default'" in caplog.text
     save_bundle(tiny_model("gru"), tmp_path / "default")
     assert default_model_path() == tmp_path / "default"
 

@@ -19,6 +19,7 @@ def test_readme_ci_and_dockerfile_all_install_with_the_script():
     assert deps < dockerfile.index("COPY elmo/") < dockerfile.index("scripts/install.sh project")
     for line in ("EXPOSE 8000", "HEALTHCHECK", "USER elmo", 'CMD ["elmo", "serve"]'):
         assert line in dockerfile
+    assert "tests/" not in dockerfile  # the image serves models/, it carries no test fixture
 
 
 def test_the_install_script_reads_dependencies_and_extras_from_pyproject():

@@ -2,9 +2,10 @@ import sys
 
 import pytest
 
-from elmo.bundle import REFERENCE_MODEL
+from elmo.bundle import save_bundle
 from elmo.cli import main
 from elmo.errors import ConfigError
+from factories import ELMO_REFERENCE, tiny_model
 from service.server import load_settings, model_path
 from service.settings import Settings
 
@@ -38,10 +39,19 @@ def test_bad_settings_are_config_errors_naming_the_setting(monkeypatch, env, mes
         load_settings()
 
 
-def test_without_a_model_the_default_model_is_served(monkeypatch, tmp_path):
+def test_without_a_named_model_the_models_directorys_default_is_served(monkeypatch, tmp_path):
     monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path))
-    assert model_path(Settings()) == REFERENCE_MODEL  # nothing trained yet: the random model
-    assert model_path(Settings(model=str(REFERENCE_MODEL))) == REFERENCE_MODEL
+    save_bundle(tiny_model("gru"), tmp_path / "default")
+    assert model_path(Settings()) == tmp_path / "default"
+    assert model_path(Settings(model=str(ELMO_REFERENCE))) == ELMO_REFERENCE
+
+
+def test_serve_without_any_model_is_a_cli_error_naming_the_ways_to_give_one(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("ELMO_MODELS_DIR", str(tmp_path))
+    assert main(["serve"]) == 2
+    assert "elmo: error: no model in" in capsys.readouterr().err
 
 
 def test_serve_reports_a_missing_model_as_a_cli_error(capsys):
