@@ -8,9 +8,10 @@ one model runs one batch at a time) repeatedly takes the first waiting sentence 
 waiting sentences closest to it in length, as many as fit a token budget, runs them through
 :meth:`elmo.Embedder.embed_prepared`, and hands each request its own rows.  A request larger
 than one batch simply spans several.  The queue is bounded in sentences: when a request does
-not fit, :meth:`Scheduler.submit` refuses it at once (the route answers 429) instead of growing
-an unbounded backlog.  A sentence's vectors do not depend on its batch (the library starts every
-sentence from the zero state), so batching never changes an answer.
+not fit, :meth:`Scheduler.reserve` refuses it at once, before any work on it (the route
+answers 429), instead of growing an unbounded backlog; the room it reserves counts as waiting
+until the request is submitted.  A sentence's vectors do not depend on its batch (the library
+starts every sentence from the zero state), so batching never changes an answer.
 
 With a streaming engine (continuous batching, the default on a CPU; :mod:`service.streaming`)
 the worker does not wait for a batch to finish: it hands the first waiting sentences to the
