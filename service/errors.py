@@ -159,10 +159,8 @@ async def _on_service_error(request: Request, exc: Exception) -> Response:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if errors and tuple(errors[0].get("loc", ())) == ("body",) and kind not in (
-        "", "application/json"
-    ) and not kind.endswith("+json"):  # fmt: skip
+    kind = _media_type(request.headers.get("content-type"))
+    if errors and tuple(errors[0].get("loc", ())) == ("body",) and not _json_or_unsaid(kind):
         message = f"Content-Type must be application/json, got {kind!r}"
         return error_response(ServiceError(415, message, code="unsupported_media_type"))
     message, param = describe_validation_errors(errors)
@@ -173,10 +171,19 @@ BODY_CHUNKS = "elmo.body_chunks"
 _UNPARSED = "There was an error parsing the body"  # FastAPI's detail, whatever the cause
 
 
+def _media_type(content_type: str | None) -> str:
+    """``Content-Type`` without its parameters, lower case ("" when absent)."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _json_or_unsaid(kind: str) -> bool:
+    return kind in ("", "application/json") or kind.endswith("+json")
+
+
 def diagnose_body(body: bytes, content_type: str | None) -> str:
     """Why a body that FastAPI could not parse is not a JSON object, in words."""
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind and kind != "application/json" and not kind.endswith("+json"):
+    kind = _media_type(content_type)
+    if not _json_or_unsaid(kind):
         return f"Content-Type must be application/json, got {kind!r}"
     try:
         text = body.decode("utf-8")
