@@ -23,10 +23,10 @@ import time
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from elmo.bilm import BiLM
-from elmo.bundle import load_model, load_tokenizer
-from elmo.chars import batch_to_char_ids
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
+from elmo.io.bundle import load_model, load_tokenizer
+from elmo.nn.bilm import BiLM
+from elmo.nn.chars import batch_to_char_ids
 from elmo.tokenization import SentencePieceUnits
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))

@@ -45,8 +45,8 @@ import httpx
 import numpy as np
 import torch
 
-from elmo.bundle import save_bundle
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import save_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,17 +31,17 @@ import numpy as np
 import torch
 from bench_versions import import_before
 
-from elmo.bilm import BiLM
-from elmo.chars import token_to_char_ids, used_slots
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
-from elmo.corpus import CorpusStats
-from elmo.data import EncodedCorpus, encode_corpus, plan_epoch
 from elmo.machine import cpu_model
-from elmo.objective import LanguageModelObjective
-from elmo.optim import build_optimizer
+from elmo.nn.bilm import BiLM
+from elmo.nn.chars import token_to_char_ids, used_slots
 from elmo.tokenization import SentencePieceUnits
-from elmo.train_config import OptimConfig
-from elmo.train_step import StepSettings, run_step
+from elmo.training.config import OptimConfig
+from elmo.training.corpus import CorpusStats
+from elmo.training.data import EncodedCorpus, encode_corpus, plan_epoch
+from elmo.training.objective import LanguageModelObjective
+from elmo.training.optim import build_optimizer
+from elmo.training.step import StepSettings, run_step
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
 OTHER_WARNINGS: set[str] = set()

@@ -34,7 +34,7 @@ from types import ModuleType
 import torch
 from bench_bilm import FILTERS, char_id_batches, sentences
 
-from elmo.bundle import load_tokenizer
+from elmo.io.bundle import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,9 +62,17 @@ def import_before(revision: str, into: Path) -> str:
     return commit
 
 
+def part(package: str, *paths: str) -> ModuleType:
+    """The first of ``paths`` that the version has (its modules moved into subpackages)."""
+    for path in paths[:-1]:
+        with contextlib.suppress(ModuleNotFoundError):
+            return importlib.import_module(f"{package}.{path}")
+    return importlib.import_module(f"{package}.{paths[-1]}")
+
+
 def small(package: str, clip: float | None) -> torch.nn.Module:
     config = importlib.import_module(f"{package}.config")
-    bilm = importlib.import_module(f"{package}.bilm")
+    bilm = part(package, "nn.bilm", "bilm")
     model_config = config.ModelConfig(
         char_cnn=config.CharCNNConfig(embedding_dim=16, filters=FILTERS, n_highway=1),
         recurrent=config.RecurrentConfig(
@@ -78,8 +86,8 @@ def small(package: str, clip: float | None) -> torch.nn.Module:
 def models(name: str) -> list[tuple[str, torch.nn.Module, torch.nn.Module]]:
     """``(label, before, after)`` with the same weights."""
     if name == "default":
-        before: ModuleType = importlib.import_module("elmo_before.bundle")
-        after: ModuleType = importlib.import_module("elmo.bundle")
+        before = part("elmo_before", "io.bundle", "bundle")
+        after = part("elmo", "io.bundle", "bundle")
         path = ROOT / "models" / "default"
         return [("models/default", before.load_model(path).eval(), after.load_model(path).eval())]
     pairs = []
@@ -95,8 +103,8 @@ def embedder_scope(package: str) -> Callable[[], contextlib.AbstractContextManag
     """What the version's Embedder runs its forward passes in, besides inference mode (from
     ``tiles.kept_copies``, where the version has it)."""
     try:
-        tiles = importlib.import_module(f"{package}.tiles")
-    except ModuleNotFoundError:  # versions before elmo.tiles
+        tiles = part(package, "nn.tiles", "tiles")
+    except ModuleNotFoundError:  # versions before the tiles
         return contextlib.nullcontext
     return getattr(tiles, "kept_copies", contextlib.nullcontext)
 

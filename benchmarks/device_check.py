@@ -24,9 +24,9 @@ import h5py
 import numpy as np
 import torch
 
-from elmo.chars import batch_to_char_ids
 from elmo.config import CELL_TYPES
-from elmo.convert import load_original
+from elmo.io.convert import load_original
+from elmo.nn.chars import batch_to_char_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))

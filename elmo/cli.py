@@ -17,13 +17,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from elmo.bundle import save_bundle
 from elmo.config import to_dict
-from elmo.convert import load_original
 from elmo.corpus_build.command import add_corpus_command
-from elmo.embedder import Embedder
 from elmo.errors import ElmoError, InvalidInputError
 from elmo.evaluation.command import add_evaluate
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import save_bundle
+from elmo.io.convert import load_original
 
 __all__ = ["main"]
 
@@ -71,8 +71,8 @@ def _similarity(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from elmo.train import train
-    from elmo.train_config import load_train_config, to_toml
+    from elmo.training.config import load_train_config, to_toml
+    from elmo.training.loop import train
 
     overrides = list(args.set)
     for flag, key in (
@@ -130,7 +130,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 def _embed(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from elmo.extract import extract
+    from elmo.inference.extract import extract
 
     embedder = Embedder.from_pretrained(args.model, batch_size=args.batch_size, device=args.device)
     layers = "top" if args.top else "average" if args.average else "all"

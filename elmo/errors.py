@@ -3,17 +3,17 @@
 Callers catch :class:`ElmoError` for anything the library reports; the subclasses say what went
 wrong.  Input problems are also ``ValueError`` so that generic code that validates arguments
 keeps working.  The modules that raise them also export them under their old names
-(``elmo.corpus.CorpusError``, ...)::
+(``elmo.training.corpus.CorpusError``, ...)::
 
     ElmoError
     ├── ConfigError (ValueError)      a model or training configuration
     ├── InvalidInputError (ValueError) sentences and tokens given to the model
     ├── WeightFileError               weight files and bundles
-    ├── CorpusError (ValueError)      training text (elmo.corpus)
-    ├── ExtractError (ValueError)     bulk extraction's input and output files (elmo.extract)
+    ├── CorpusError (ValueError)      training text (elmo.training.corpus)
+    ├── ExtractError (ValueError)     extraction's input and output files (elmo.inference.extract)
     ├── ManifestError (ValueError)    a corpus manifest, sources.toml (elmo.corpus_build)
     ├── BuildError                    building a corpus from its sources (elmo.corpus_build)
-    ├── FetchError                    fetching a pinned package (elmo.registry)
+    ├── FetchError                    fetching a pinned package (elmo.io.registry)
     └── EvalDataError                 evaluation data (elmo.evaluation)
 
 Misuse of an API by a programmer (a streaming engine on a GPU, say) is a plain ``ValueError``.

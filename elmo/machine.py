@@ -1,5 +1,5 @@
 """What a result depends on: the CPU, PyTorch's BLAS and threads, and whether this machine
-keeps the platform property that batch invariance rests on (:func:`elmo.tiles.check_rows`), and
+keeps the platform property that batch invariance rests on (:func:`elmo.nn.tiles.check_rows`), and
 so which tile sizes its products get.
 
 ``python -m elmo.machine`` prints it; CI prints it before the tests, so that a failure names
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from elmo.tiles import tiles_for
+from elmo.nn.tiles import tiles_for
 
 __all__ = ["cpu_model", "report"]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from elmo.chars import (
+from elmo.errors import InvalidInputError, WeightFileError
+from elmo.nn.chars import (
     BOS_TOKEN,
     EOS_TOKEN,
     MAX_CHARS,
@@ -25,7 +26,6 @@ from elmo.chars import (
     check_text,
     token_to_char_ids,
 )
-from elmo.errors import InvalidInputError, WeightFileError
 
 __all__ = ["SentencePieceUnits", "Word", "pre_tokenize", "train_sentencepiece"]
 

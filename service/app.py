@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from elmo import __version__
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
 from service.errors import install_handlers
 from service.metrics import Metrics
 from service.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware

@@ -9,8 +9,8 @@ the char ids of each batch and blocks on the pipe (no GIL held) until the unit v
 back.
 
 With ``streaming`` (continuous batching, :mod:`service.streaming`) the child runs a
-:class:`elmo.streaming.StreamingBiLM` instead: :meth:`InferenceProcess.add` sends sentences as
-they come, and a reader thread here hands the finished ones to the scheduler.
+:class:`elmo.inference.streaming.StreamingBiLM` instead: :meth:`InferenceProcess.add` sends
+sentences as they come, and a reader thread here hands the finished ones to the scheduler.
 
 The child is started with ``spawn`` (forking a process that already runs threads is unsafe),
 ignores SIGINT/SIGTERM (the server decides when it stops, after draining), and exits when asked
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from elmo.embedder import Embedder, PreparedSentence
-from elmo.streaming import StreamingBiLM
+from elmo.inference.embedder import Embedder, PreparedSentence
+from elmo.inference.streaming import StreamingBiLM
 from service.errors import ServiceError
 from service.streaming import Deliver, Fail, Work, add_message, make_engine, serve_stream
 

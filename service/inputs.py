@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from elmo.embedder import Embedder, PreparedSentence
 from elmo.errors import InvalidInputError
+from elmo.inference.embedder import Embedder, PreparedSentence
 from elmo.tokenization import pre_tokenize
 from service.errors import ServiceError
 

@@ -1,6 +1,6 @@
 """From a sentence's word vectors to what a response carries: layers, mix, pooling, encoding.
 
-The numerics are the library's (:mod:`elmo.pooling`), so the service returns exactly what
+The numerics are the library's (:mod:`elmo.inference.pooling`), so the service returns exactly what
 ``Embedder.embed`` would.  The OpenAI-compatible vector is defined here once: the mean over
 tokens of the average of all layers, L2-normalised, which is also what the native route
 returns for ``mix="average", pooling="mean", normalize=true`` (:meth:`Shape.openai`).
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from elmo.embedder import word_vectors
 from elmo.errors import InvalidInputError
-from elmo.pooling import Mix, mix_layers, pool_sentence
+from elmo.inference.embedder import word_vectors
+from elmo.inference.pooling import Mix, mix_layers, pool_sentence
 from service.errors import ServiceError
 
 __all__ = [

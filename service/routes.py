@@ -22,9 +22,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from elmo import __version__
-from elmo.embedder import PreparedSentence
 from elmo.errors import InvalidInputError
-from elmo.pooling import Mix
+from elmo.inference.embedder import PreparedSentence
+from elmo.inference.pooling import Mix
 from service.errors import ClientDisconnected, ServiceError
 from service.inference import RESTART_RETRY_AFTER_S
 from service.inputs import Sentence, prepare_inputs, tokenize_inputs

@@ -43,7 +43,7 @@ from typing import Protocol
 
 import numpy as np
 
-from elmo.embedder import PreparedSentence
+from elmo.inference.embedder import PreparedSentence
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.outputs import Refusal, Shape

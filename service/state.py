@@ -16,9 +16,9 @@ from pathlib import Path
 import anyio
 import torch
 
-from elmo.bilm import BiLM
-from elmo.bundle import load_config, load_tokenizer
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import load_config, load_tokenizer
+from elmo.nn.bilm import BiLM
 from service.errors import ServiceError
 from service.inference import InferenceProcess, unavailable
 from service.metrics import Metrics

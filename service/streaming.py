@@ -1,9 +1,9 @@
 """Continuous batching in the server: sentences join the model's running batch as they come.
 
 With one sentence a request, concurrent clients split into cohorts when the server runs whole
-batches (see :mod:`elmo.streaming`), and a CPU runs small batches at a fraction of its speed.
-So on a CPU the model runs an :class:`elmo.streaming.StreamingBiLM`: the scheduler hands it
-sentences while it runs (up to the batch limits in flight), each joins at the next block of
+batches (see :mod:`elmo.inference.streaming`), and a CPU runs small batches at a fraction of its
+speed. So on a CPU the model runs an :class:`elmo.inference.streaming.StreamingBiLM`: the scheduler
+hands it sentences while it runs (up to the batch limits in flight), each joins at the next block of
 time steps, and each comes back as soon as its last step is done.
 
 The engine runs :func:`serve_stream` in a thread of this process (:class:`ThreadStream`) or in
@@ -27,9 +27,9 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import torch
 
-from elmo.bilm import BiLM
-from elmo.embedder import PreparedSentence
-from elmo.streaming import StreamingBiLM
+from elmo.inference.embedder import PreparedSentence
+from elmo.inference.streaming import StreamingBiLM
+from elmo.nn.bilm import BiLM
 from service.outputs import Refusal, Shape
 
 __all__ = [
@@ -55,7 +55,7 @@ Message = tuple[str, Any]
 
 class Work(NamedTuple):
     """A sentence for the engine: ``key`` names its result; sentences of one ``group`` (a
-    request) share its part of the running batch (:class:`elmo.streaming.StreamingBiLM`'s
+    request) share its part of the running batch (:class:`elmo.inference.streaming.StreamingBiLM`'s
     ``shared_rows``); ``shape``, if any, is applied to its vectors before they are sent."""
 
     key: int

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from elmo.bilm import BiLM
 from elmo.config import CELL_TYPES, LSTM_FAMILY, CharCNNConfig, ModelConfig, RecurrentConfig
+from elmo.nn.bilm import BiLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ELMO_REFERENCE = FIXTURES / "elmo_reference"

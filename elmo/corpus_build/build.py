@@ -41,7 +41,7 @@ from elmo.corpus_build.manifest import CorpusSpec, SourceSpec
 from elmo.corpus_build.sentences import split_sentences
 from elmo.corpus_build.split import SPLITS, assign_split
 from elmo.errors import BuildError
-from elmo.registry import Package, data_cache_dir, fetch, fetched_record
+from elmo.io.registry import Package, data_cache_dir, fetch, fetched_record
 
 __all__ = ["BuildError", "BuildResult", "build_corpus", "default_output", "output_files"]
 

@@ -22,7 +22,7 @@ from typing import Any
 from elmo.corpus_build.extractors import EXTRACTORS
 from elmo.corpus_build.langid import LANGUAGES
 from elmo.errors import ManifestError
-from elmo.registry import Package
+from elmo.io.registry import Package
 
 __all__ = ["CorpusSpec", "ManifestError", "SourceSpec", "SplitSpec", "load_sources"]
 

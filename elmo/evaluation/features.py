@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
 
 __all__ = ["AVERAGE", "view_names", "view_vectors", "word_vectors"]
 

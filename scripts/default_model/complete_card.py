@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from elmo.bundle import load_model, load_tokenizer
 from elmo.evaluation.tasks import lm_perplexity
+from elmo.io.bundle import load_model, load_tokenizer
 from elmo.tokenization import pre_tokenize
 
 MARK = "\n## Corpus\n"

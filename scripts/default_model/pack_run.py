@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elmo.bundle import load_bundle, load_tokenizer, read_training, save_bundle
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import load_bundle, load_tokenizer, read_training, save_bundle
 
 PART = 15 * 2**20
 

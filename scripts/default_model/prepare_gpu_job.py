@@ -1,9 +1,9 @@
 """Prepare what the GPU machine needs to train the default model, in at most 60 MiB.
 
 Run here (CPU).  Trains the sentencepiece tokenizer on the corpus's train split (or reuses one),
-encodes train and valid into unit-id directories (``elmo.data``'s encoded format, which records
-the tokenizer it was made with), and packs them as ``.tar.xz`` next to ``tokenizer.model`` in JOB.
-The GPU machine then needs the repository and JOB only, never the text::
+encodes train and valid into unit-id directories (``elmo.training.data``'s encoded format, which
+records the tokenizer it was made with), and packs them as ``.tar.xz`` next to ``tokenizer.model``
+in JOB. The GPU machine then needs the repository and JOB only, never the text::
 
     python scripts/default_model/prepare_gpu_job.py --corpus ~/.cache/elmo/corpus/en-es-v1 \\
         --config configs/enes-small.toml --job build/gpu_job
@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from elmo.corpus import CorpusStats, corpus_files, read_lines
-from elmo.data import encode_corpus
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
-from elmo.train_config import load_train_config
+from elmo.training.config import load_train_config
+from elmo.training.corpus import CorpusStats, corpus_files, read_lines
+from elmo.training.data import encode_corpus
 
 LIMIT = 60 * 2**20  # what travels: the repository plus JOB must stay under 64 MiB
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from elmo.bundle import load_bundle
+from elmo.io.bundle import load_bundle
 
 
 def main(packed: Path, target: Path) -> None:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from elmo.bundle import load_bundle
 from elmo.cli import main
+from elmo.io.bundle import load_bundle
 from factories import ELMO_REFERENCE
 
 

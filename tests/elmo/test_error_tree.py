@@ -29,12 +29,12 @@ def test_every_exception_the_library_defines_lives_in_elmo_errors_under_elmo_err
 
 
 def test_the_old_import_paths_of_moved_exceptions_still_work():
-    from elmo.corpus import CorpusError
     from elmo.corpus_build.build import BuildError
     from elmo.corpus_build.manifest import ManifestError
     from elmo.evaluation.sources import EvalDataError
-    from elmo.extract import ExtractError
-    from elmo.registry import FetchError
+    from elmo.inference.extract import ExtractError
+    from elmo.io.registry import FetchError
+    from elmo.training.corpus import CorpusError
 
     moved = (CorpusError, BuildError, ManifestError, EvalDataError, ExtractError, FetchError)
     assert all(getattr(errors, cls.__name__) is cls for cls in moved)

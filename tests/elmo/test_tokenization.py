@@ -1,7 +1,7 @@
 import pytest
 
-from elmo.chars import BOS_CHAR_IDS, EOS_CHAR_IDS, bytes_to_char_ids
 from elmo.errors import InvalidInputError, WeightFileError
+from elmo.nn.chars import BOS_CHAR_IDS, EOS_CHAR_IDS, bytes_to_char_ids
 from elmo.tokenization import SentencePieceUnits, pre_tokenize, train_sentencepiece
 from factories import FIXTURES
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elmo.embedder import Embedder
-from elmo.streaming import StreamingBiLM
+from elmo.inference.embedder import Embedder
+from elmo.inference.streaming import StreamingBiLM
 
 DEFAULT = Path(__file__).parents[2] / "models" / "default"
 

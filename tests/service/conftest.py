@@ -19,7 +19,7 @@ import httpx
 import pytest
 import torch
 
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
 from factories import ELMO_REFERENCE
 from service.app import create_app
 from service.settings import Settings

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
 from factories import ELMO_REFERENCE, random_sentences
 from service.errors import ServiceError
 from service.inference import InferenceProcess
@@ -316,7 +316,7 @@ def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedde
 def test_the_stream_sends_what_a_shape_keeps_of_a_sentences_vectors(embedder):
     import pickle
 
-    from elmo.pooling import Mix
+    from elmo.inference.pooling import Mix
     from service.outputs import Refusal, Shape, shape_vectors
 
     prepared = embedder.prepare([["the", "cat", "sat"], ["el", "gato"]])

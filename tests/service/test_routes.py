@@ -5,8 +5,8 @@ import httpx
 import numpy as np
 import pytest
 
-from elmo.bundle import save_bundle
-from elmo.embedder import Embedder
+from elmo.inference.embedder import Embedder
+from elmo.io.bundle import save_bundle
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES, random_sentences, tiny_model
 from service import routes

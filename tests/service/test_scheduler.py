@@ -3,7 +3,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from elmo.embedder import Embedder, PreparedSentence
+from elmo.inference.embedder import Embedder, PreparedSentence
 from factories import random_sentences
 from service.scheduler import QueueFull, Scheduler, SchedulerStopped
 

@@ -2,9 +2,9 @@ import sys
 
 import pytest
 
-from elmo.bundle import save_bundle
 from elmo.cli import main
 from elmo.errors import ConfigError
+from elmo.io.bundle import save_bundle
 from factories import ELMO_REFERENCE, tiny_model
 from service.server import load_settings, model_path
 from service.settings import Settings

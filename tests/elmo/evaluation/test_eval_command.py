@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from elmo.bundle import save_bundle
 from elmo.cli import main
+from elmo.io.bundle import save_bundle
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES, tiny_model
 

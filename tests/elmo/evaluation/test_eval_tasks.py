@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from elmo.embedder import Embedder
 from elmo.evaluation.tasks import (
     ContextPair,
     _best_threshold,
@@ -16,6 +15,7 @@ from elmo.evaluation.tasks import (
     word_sense,
 )
 from elmo.evaluation.wordnet import load_sense_examples, sense_pairs
+from elmo.inference.embedder import Embedder
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES, tiny_model
 

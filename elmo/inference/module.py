@@ -1,0 +1,120 @@
+"""``Elmo``: the biLM as a layer of a task model, with learned scalar mixes.
+
+Give it token lists, get ``num_output_representations`` mixes of the biLM layers (one per place
+the task model uses ELMo, as in Peters et al. 2018) and the mask.  The biLM is frozen unless
+``requires_grad=True``; the mixes always learn.  For sentencepiece models each word's vector is
+the mean of its pieces' vectors, computed inside the graph so that fine-tuning works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+
+from elmo.errors import InvalidInputError
+from elmo.io.bundle import load_model, load_tokenizer
+from elmo.nn.bilm import BiLM
+from elmo.nn.chars import MAX_CHARS, sentence_char_ids, validate_sentences
+from elmo.nn.scalar_mix import ScalarMix
+from elmo.tokenization import SentencePieceUnits
+
+__all__ = ["Elmo", "ElmoOutput"]
+
+
+@dataclass(frozen=True)
+class ElmoOutput:
+    """``representations``: one ``(B, T, 2D)`` tensor per mix; ``mask``: ``(B, T)`` bool."""
+
+    representations: list[torch.Tensor]
+    mask: torch.Tensor
+
+
+class Elmo(nn.Module):
+    """Args:
+    model: a bundle/original-files directory, or a loaded :class:`BiLM`.
+    num_output_representations: how many independent scalar mixes to return.
+    dropout: applied to each representation (training mode only).
+    requires_grad: fine-tune the biLM too (default: frozen).
+    layer_norm: normalise each layer per sentence before mixing.
+    units: the sentencepiece units when ``model`` is a BiLM trained here.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | BiLM,
+        num_output_representations: int = 1,
+        dropout: float = 0.5,
+        requires_grad: bool = False,
+        layer_norm: bool = False,
+        units: SentencePieceUnits | None = None,
+    ) -> None:
+        super().__init__()
+        if num_output_representations < 1:
+            raise InvalidInputError("num_output_representations must be >= 1")
+        if isinstance(model, BiLM):
+            self.bilm = model
+        else:
+            self.bilm = load_model(model)
+            units = load_tokenizer(model)
+        self.units = units
+        table = units.unit_char_ids() if units is not None else torch.zeros(0, MAX_CHARS)
+        self.register_buffer("unit_char_ids", table.long(), persistent=False)  # (V, 50)
+        self.fine_tune = requires_grad
+        for param in self.bilm.parameters():
+            param.requires_grad_(requires_grad)
+        layers = self.bilm.config.num_output_layers
+        self.mixes = nn.ModuleList(
+            ScalarMix(layers, layer_norm=layer_norm) for _ in range(num_output_representations)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def output_dim(self) -> int:
+        return self.bilm.config.output_dim
+
+    def forward(self, sentences: Sequence[Sequence[str]]) -> ElmoOutput:
+        sentences = validate_sentences(sentences)
+        device = self.unit_char_ids.device
+        if self.units is None:
+            rows = [sentence_char_ids(s) for s in sentences]
+            layers, mask = self._run(rows, device)  # (L, B, T, 2D), (B, T)
+        else:
+            layers, mask = self._run_pieces(sentences, device)
+        outputs = [self.dropout(mix(layers, mask)) for mix in self.mixes]
+        return ElmoOutput([torch.where(mask[..., None], o, 0.0) for o in outputs], mask)
+
+    def train(self, mode: bool = True) -> Elmo:
+        """A frozen biLM stays in eval mode (no dropout inside the features it gives)."""
+        super().train(mode)
+        self.bilm.train(mode and self.fine_tune)
+        return self
+
+    def _run(self, rows: list[torch.Tensor], device: torch.device):
+        char_ids = pad_sequence(rows, batch_first=True).to(device)  # (B, T, 50)
+        with torch.set_grad_enabled(self.fine_tune and torch.is_grad_enabled()):
+            output = self.bilm(char_ids)
+        return output.layers, output.mask
+
+    def _run_pieces(self, sentences: list[list[str]], device: torch.device):
+        """Run the pieces, then average each word's pieces with a (B, words, pieces) matrix."""
+        assert self.units is not None
+        pieces = [self.units.encode_words(s) for s in sentences]
+        flat = [torch.tensor([i for w in p for i in w], dtype=torch.long) for p in pieces]
+        rows = [self.unit_char_ids[ids.to(device)].cpu() for ids in flat]
+        layers, _ = self._run(rows, device)  # (L, B, P, 2D)
+        words = max((len(s) for s in sentences), default=0)
+        pooling = torch.zeros(len(sentences), words, layers.shape[2], device=device)
+        for b, word_pieces in enumerate(pieces):
+            start = 0
+            for w, ids in enumerate(word_pieces):
+                pooling[b, w, start : start + len(ids)] = 1.0 / len(ids)
+                start += len(ids)
+        mask = torch.zeros(len(sentences), words, dtype=torch.bool, device=device)
+        for b, s in enumerate(sentences):
+            mask[b, : len(s)] = True
+        return torch.einsum("bwp,lbpd->lbwd", pooling, layers), mask

@@ -1,0 +1,159 @@
+"""Forward and backward stacks of recurrent layers, residual from the second layer on.
+
+The backward stack reads each sentence from its own last real unit: sequences are reversed
+within their lengths (padding stays at the end), run left to right, and reversed back.  Every
+sentence starts from the zero state, so outputs do not depend on the rest of the batch.
+
+``stateful=True`` reproduces the original implementation instead: each batch row starts from
+the final state that the same row reached in the previous batch (per direction and layer).  It
+exists only to check parity with reference outputs that were produced that way.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from elmo.config import RecurrentConfig
+from elmo.nn.cells import Cell, State, build_cell, host_to_device
+from elmo.nn.tiles import linear
+
+__all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row of ``x`` (B, T, ...) within its length; positions past it stay put."""
+    batch, steps = x.shape[0], x.shape[1]
+    t = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, T)
+    n = lengths.to(x.device).unsqueeze(1)  # (B, 1)
+    index = torch.where(t < n, n - 1 - t, t)  # (B, T)
+    index = index.view(batch, steps, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class RecurrentLayer(nn.Module):
+    """A cell plus, for GRU/Elman with ``D != H``, a linear output projection H → D."""
+
+    def __init__(self, input_size: int, config: RecurrentConfig) -> None:
+        super().__init__()
+        self.cell: Cell = build_cell(input_size, config)
+        needs_projection = self.cell.output_size != config.projection_size
+        self.output_projection = (
+            nn.Linear(self.cell.output_size, config.projection_size, bias=False)
+            if needs_projection
+            else None
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        state: State,
+        use_fused: bool = True,
+    ) -> tuple[torch.Tensor, State]:
+        out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
+        if self.output_projection is not None:
+            out = linear(out, self.output_projection.weight)  # (B, T, D); padding stays 0 (no bias)
+        return out, state
+
+
+class RecurrentStack(nn.Module):
+    """One direction: ``num_layers`` layers; layer k > 1 adds its input to its output."""
+
+    def __init__(self, input_size: int, config: RecurrentConfig, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.residual = config.residual
+        self.layers = nn.ModuleList(
+            RecurrentLayer(input_size if k == 0 else config.projection_size, config)
+            for k in range(config.num_layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def initial_states(self, batch: int, like: torch.Tensor) -> list[State]:
+        return [layer.cell.initial_state(batch, like) for layer in self.layers]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        states: list[State] | None = None,
+        use_fused: bool = True,
+    ) -> tuple[list[torch.Tensor], list[State]]:
+        # x: (B, T, D) → one (B, T, D) output per layer
+        if states is None:
+            states = self.initial_states(x.shape[0], x)
+        outputs, finals = [], []
+        for k, (layer, state) in enumerate(zip(self.layers, states, strict=True)):
+            out, final = layer(self.dropout(x), lengths, state, use_fused)
+            if k > 0 and self.residual:
+                out = out + x
+            outputs.append(out)
+            finals.append(final)
+            x = out
+        return outputs, finals
+
+
+class BiRecurrent(nn.Module):
+    """Separate forward and backward stacks over the same token vectors."""
+
+    def __init__(self, input_size: int, config: RecurrentConfig, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.forward_stack = RecurrentStack(input_size, config, dropout)
+        self.backward_stack = RecurrentStack(input_size, config, dropout)
+        self.stateful = False
+        self.use_fused = True
+        self._saved: dict[str, list[State]] = {}
+
+    def reset_states(self) -> None:
+        """Forget the states carried across batches (``stateful`` mode only)."""
+        self._saved = {}
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        # x: (B, T, D); lengths: (B,) >= 1 → per layer (B, T, D) forward and backward outputs
+        lengths = lengths.cpu()
+        on_device = host_to_device(lengths, x.device)
+        fwd, fwd_final = self.forward_stack(
+            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused
+        )
+        bwd_reversed, bwd_final = self.backward_stack(
+            reverse_padded(x, on_device),
+            lengths,
+            self._initial("backward", self.backward_stack, x),
+            self.use_fused,
+        )
+        bwd = [reverse_padded(out, on_device) for out in bwd_reversed]
+        if self.stateful:
+            self._save("forward", fwd_final)
+            self._save("backward", bwd_final)
+        return fwd, bwd
+
+    def _initial(self, name: str, stack: RecurrentStack, x: torch.Tensor) -> list[State] | None:
+        if not self.stateful or name not in self._saved:
+            return None
+        batch = x.shape[0]
+        fresh = stack.initial_states(batch, x)
+        states = []
+        for saved, zero in zip(self._saved[name], fresh, strict=True):
+            rows = min(batch, saved[0].shape[0])
+            states.append(
+                tuple(
+                    torch.cat([s[:rows].to(z), z[rows:]]) for s, z in zip(saved, zero, strict=True)
+                )
+            )
+        return states
+
+    def _save(self, name: str, finals: list[State]) -> None:
+        finals = [tuple(s.detach() for s in state) for state in finals]
+        previous = self._saved.get(name)
+        if previous is not None:
+            # rows beyond this batch keep what they had (a smaller batch updates only its rows)
+            merged = []
+            for old, new in zip(previous, finals, strict=True):
+                rows = new[0].shape[0]
+                merged.append(
+                    tuple(torch.cat([n, o[rows:].to(n)]) for n, o in zip(new, old, strict=True))
+                )
+            finals = merged
+        self._saved[name] = finals

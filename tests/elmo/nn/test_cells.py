@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from elmo.config import CELL_TYPES, RecurrentConfig
+from elmo.nn.cells import build_cell
+
+
+def cell_of(kind: str, hidden: int, projection: int, clip: float | None = None):
+    torch.manual_seed(0)
+    config = RecurrentConfig(
+        cell=kind,
+        hidden_size=hidden,
+        projection_size=projection,
+        num_layers=1,
+        cell_clip=clip,
+        proj_clip=clip,
+    )
+    return build_cell(16, config).eval()
+
+
+@pytest.mark.parametrize("kind", CELL_TYPES)
+@pytest.mark.parametrize(("hidden", "projection"), [(12, 6), (64, 32), (512, 128)])
+def test_a_row_gets_the_same_bits_alone_and_beside_any_other_rows(kind, hidden, projection):
+    clip = 3.0 if kind.startswith("lstm") else None
+    cell = cell_of(kind, hidden, projection, clip)
+    generator = torch.Generator().manual_seed(1)
+    row = torch.randn(1, 23, 16, generator=generator)
+    with torch.no_grad():
+        alone, alone_state = cell(row, torch.tensor([23]), cell.initial_state(1, row))
+        for batch in (2, 5, 17, 40):
+            others = torch.randn(batch - 1, 30, 16, generator=generator)
+            lengths = torch.randint(1, 31, (batch - 1,), generator=generator)
+            x = torch.cat(
+                [
+                    others[: batch // 2],
+                    torch.nn.functional.pad(row, (0, 0, 0, 7)),
+                    others[batch // 2 :],
+                ]
+            )
+            lengths = torch.cat([lengths[: batch // 2], torch.tensor([23]), lengths[batch // 2 :]])
+            out, state = cell(x, lengths, cell.initial_state(batch, x))
+            i = batch // 2
+            assert torch.equal(out[i, :23], alone[0]), (kind, batch)
+            assert torch.count_nonzero(out[i, 23:]) == 0  # padding stays exactly 0
+            for mine, theirs in zip(state, alone_state, strict=True):
+                assert torch.equal(mine[i], theirs[0]), (kind, batch)
+
+
+@pytest.mark.parametrize("kind", CELL_TYPES)
+def test_the_step_loop_with_and_without_gradients_agree(kind):
+    cell = cell_of(kind, 32, 16)
+    x = torch.randn(4, 12, 16)
+    lengths = torch.tensor([12, 9, 9, 2])
+    with torch.no_grad():
+        tiled, tiled_state = cell.loop(x, lengths, cell.initial_state(4, x))
+    plain, plain_state = cell.loop(x, lengths, cell.initial_state(4, x))  # training's loop
+    torch.testing.assert_close(tiled, plain.detach(), rtol=0, atol=1e-6)
+    for a, b in zip(tiled_state, plain_state, strict=True):
+        torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
