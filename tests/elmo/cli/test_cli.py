@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from elmo.cli import main
 from elmo.io.bundle import load_bundle
 from factories import ELMO_REFERENCE
@@ -62,7 +60,6 @@ def test_similarity_names_the_sentence_missing_the_word(capsys):
     assert "sentence 1 does not contain the token 'perro'" in capsys.readouterr().err
 
 
-def test_similarity_needs_two_sentences():
-    with pytest.raises(SystemExit) as exit_info:
-        main(["similarity", "--model", str(ELMO_REFERENCE), "--word", "a", "a b"])
-    assert exit_info.value.code == 2
+def test_similarity_needs_two_sentences(capsys):
+    assert main(["similarity", "--model", str(ELMO_REFERENCE), "--word", "a", "a b"]) == 2
+    assert "needs at least two sentences" in capsys.readouterr().err
