@@ -38,7 +38,7 @@ import contextlib
 from bench_service import RawClient, percentile, sentences, start_server
 
 from elmo.inference.embedder import Embedder
-from service.inputs import prepare_inputs
+from service.api.inputs import prepare_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 

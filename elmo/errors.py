@@ -44,7 +44,17 @@ class ConfigError(ElmoError, ValueError):
 
 
 class InvalidInputError(ElmoError, ValueError):
-    """Sentences or tokens passed to the model are not usable (wrong type, empty token, ...)."""
+    """Sentences, tokens or options passed to the model are not usable (wrong type, empty
+    token, a layer the model does not have, ...).
+
+    ``field`` names the argument, or the part of it, that is wrong (``"layers[1]"``,
+    ``"mix.gamma"``) where the check knows it, so that a caller that takes the value from a
+    request can name it back (the service's 400s do) without parsing the message.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class WeightFileError(ElmoError):

@@ -18,11 +18,11 @@ from starlette.middleware.cors import CORSMiddleware
 
 from elmo import __version__
 from elmo.inference.embedder import Embedder
-from service.errors import install_handlers
-from service.metrics import Metrics
-from service.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
-from service.routes import router
-from service.settings import Settings
+from service.api import paths, router
+from service.core.errors import install_handlers
+from service.core.metrics import Metrics
+from service.core.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from service.core.settings import Settings
 from service.state import ServiceState
 
 __all__ = ["create_app"]
@@ -89,7 +89,7 @@ def create_app(
 def _route_paths(app: FastAPI) -> list[str]:
     """The paths the app answers (for metric labels): our routes and FastAPI's docs."""
     docs = [app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url]
-    return [getattr(route, "path", "") for route in router.routes] + [p for p in docs if p]
+    return paths() + [p for p in docs if p]
 
 
 def _document_400_not_422(app: FastAPI) -> None:

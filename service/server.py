@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from elmo.errors import ConfigError, WeightFileError
 from elmo.io.bundle import default_model_path, is_model_dir, resolve_model_path
 from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
 from service.state import ServiceState
 
 __all__ = ["load_settings", "serve"]

@@ -19,12 +19,12 @@ import torch
 from elmo.inference.embedder import Embedder
 from elmo.io.bundle import load_config, load_tokenizer
 from elmo.nn.bilm import BiLM
-from service.errors import ServiceError
-from service.inference import InferenceProcess, unavailable
-from service.metrics import Metrics
-from service.scheduler import Scheduler
-from service.settings import Settings
-from service.streaming import ThreadStream
+from service.core.errors import ServiceError
+from service.core.metrics import Metrics
+from service.core.settings import Settings
+from service.engine.process import InferenceProcess, unavailable
+from service.engine.scheduler import Scheduler
+from service.engine.streaming import ThreadStream
 
 __all__ = ["ServiceState"]
 

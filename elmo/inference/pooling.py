@@ -38,12 +38,14 @@ class Mix:
         if not np.isfinite(self.gamma) or abs(self.gamma) > FLOAT32_MAX:
             raise InvalidInputError(
                 f"mix gamma must be a finite float32 (|gamma| <= {FLOAT32_MAX:.4g}); "
-                f"got {self.gamma!r}"
+                f"got {self.gamma!r}",
+                field="mix.gamma",
             )
         weights = np.asarray(self.weights, dtype=np.float64)
         if np.isnan(weights).any() or np.isposinf(weights).any() or np.isneginf(weights).all():
             raise InvalidInputError(
-                f"mix weights must be finite (-inf drops a layer, not all); got {self.weights!r}"
+                f"mix weights must be finite (-inf drops a layer, not all); got {self.weights!r}",
+                field="mix.weights",
             )
 
     @classmethod
@@ -60,11 +62,13 @@ class Mix:
         else:
             raise InvalidInputError(
                 "mix must be null, 'average', 'top' or {'weights': [...], 'gamma': g}; "
-                f"got {spec!r}"
+                f"got {spec!r}",
+                field="mix",
             )
         if mix is not None and len(mix.weights) != num_layers:
             raise InvalidInputError(
-                f"mix has {len(mix.weights)} weights for {num_layers} selected layers"
+                f"mix has {len(mix.weights)} weights for {num_layers} selected layers",
+                field="mix.weights",
             )
         return mix
 
@@ -78,10 +82,16 @@ def resolve_layers(layers: Sequence[int] | str, count: int) -> tuple[int, ...]:
     """Layer indices for ``layers`` (``"all"`` or indices in ``0..count-1``, in the order given)."""
     chosen = tuple(range(count)) if layers == "all" else layers
     if isinstance(chosen, str) or not isinstance(chosen, Sequence) or not chosen:
-        raise InvalidInputError(f"layers must be 'all' or a list of indices; got {layers!r}")
-    bad = [k for k in chosen if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < count]
-    if bad:
-        raise InvalidInputError(f"layers must be indices in 0..{count - 1}; got {layers!r}")
+        raise InvalidInputError(
+            f"layers must be 'all' or a non-empty list of indices; got {layers!r}", field="layers"
+        )
+    for i, k in enumerate(chosen):
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < count:
+            raise InvalidInputError(
+                f"layers must be indices in 0..{count - 1} (0: the context-free token layer); "
+                f"layers[{i}] is {k!r}",
+                field=f"layers[{i}]",
+            )
     return tuple(chosen)
 
 

@@ -22,7 +22,7 @@ import torch
 from elmo.inference.embedder import Embedder
 from factories import ELMO_REFERENCE
 from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,34 +1,22 @@
-"""From a sentence's word vectors to what a response carries: layers, mix, pooling, encoding.
+"""From a sentence's word vectors to what its answer keeps: layers, mix, pooling, normalisation.
 
 The numerics are the library's (:mod:`elmo.inference.pooling`), so the service returns exactly what
-``Embedder.embed`` would.  The OpenAI-compatible vector is defined here once: the mean over
-tokens of the average of all layers, L2-normalised, which is also what the native route
-returns for ``mix="average", pooling="mean", normalize=true`` (:meth:`Shape.openai`).
+``Embedder.embed`` would.  The OpenAI-compatible vector is defined here once: the mean over tokens
+of the average of all layers, L2-normalised, which is also what the native route returns for
+``mix="average", pooling="mean", normalize=true`` (:meth:`Shape.openai`).
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from elmo.errors import InvalidInputError
 from elmo.inference.embedder import word_vectors
 from elmo.inference.pooling import Mix, mix_layers, pool_sentence
-from service.errors import ServiceError
 
-__all__ = [
-    "FLOAT16_MAX",
-    "Refusal",
-    "Shape",
-    "encode_array",
-    "l2_normalize",
-    "shape_vectors",
-]
-
-FLOAT16_MAX = float(np.finfo(np.float16).max)
+__all__ = ["Refusal", "Shape", "l2_normalize", "shape_vectors"]
 
 
 def l2_normalize(array: np.ndarray) -> np.ndarray:
@@ -100,23 +88,3 @@ class Shape:
             return shape_vectors(words, self.layers, self.mix, self.pooling, self.normalize)
         except InvalidInputError as exc:
             return Refusal(str(exc))
-
-
-def encode_array(array: np.ndarray, encoding_format: str, dtype: str = "float32") -> Any:
-    """Nested lists of floats, or ``{"data", "dtype", "shape"}`` with little-endian bytes."""
-    if dtype == "float16" and array.size and float(np.abs(array).max()) > FLOAT16_MAX:
-        raise ServiceError(
-            400,
-            f"the vectors reach {float(np.abs(array).max()):.4g}, past float16's range "
-            f"({FLOAT16_MAX:g}); ask for dtype float32, or normalize",
-            param="dtype",
-            code="invalid_value",
-        )
-    if encoding_format == "float":  # float16: the values rounded to half precision
-        return (array.astype(np.float16) if dtype == "float16" else array).tolist()
-    little = array.astype("<f2" if dtype == "float16" else "<f4")
-    return {
-        "data": base64.b64encode(little.tobytes()).decode("ascii"),
-        "dtype": dtype,
-        "shape": list(array.shape),
-    }

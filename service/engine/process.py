@@ -8,7 +8,7 @@ serve`` runs the model in a child process by default; the scheduler's worker thr
 the char ids of each batch and blocks on the pipe (no GIL held) until the unit vectors come
 back.
 
-With ``streaming`` (continuous batching, :mod:`service.streaming`) the child runs a
+With ``streaming`` (continuous batching, :mod:`service.engine.streaming`) the child runs a
 :class:`elmo.inference.streaming.StreamingBiLM` instead: :meth:`InferenceProcess.add` sends
 sentences as they come, and a reader thread here hands the finished ones to the scheduler.
 
@@ -36,8 +36,8 @@ import numpy as np
 
 from elmo.inference.embedder import Embedder, PreparedSentence
 from elmo.inference.streaming import StreamingBiLM
-from service.errors import ServiceError
-from service.streaming import Deliver, Fail, Work, add_message, make_engine, serve_stream
+from service.core.errors import ServiceError
+from service.engine.streaming import Deliver, Fail, Work, add_message, make_engine, serve_stream
 
 __all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
 
@@ -45,7 +45,7 @@ __all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
 # warms the model again: seconds for models/default, longer for large models).
 RESTART_RETRY_AFTER_S = 5
 
-logger = logging.getLogger("service.inference")
+logger = logging.getLogger("service.engine.process")
 
 
 class InferenceProcess:
@@ -144,7 +144,7 @@ class InferenceProcess:
 
     def open(self, deliver: Deliver, fail: Fail) -> None:
         """Streaming: start handing finished sentences to ``deliver`` (see
-        :mod:`service.streaming`)."""
+        :mod:`service.engine.streaming`)."""
         with self._lock:
             self._deliver, self._fail = deliver, fail
             if self._conn is not None:

@@ -9,9 +9,9 @@ from elmo.inference.embedder import Embedder
 from elmo.io.bundle import save_bundle
 from elmo.tokenization import SentencePieceUnits, train_sentencepiece
 from factories import FIXTURES, random_sentences, tiny_model
-from service import routes
+from service.api import flow
 from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -203,7 +203,7 @@ async def test_info_does_not_show_where_the_model_lies_on_the_server(embedder, t
     import httpx
 
     from service.app import create_app
-    from service.settings import Settings
+    from service.core.settings import Settings
 
     app = create_app(Settings(), embedder=embedder)
     app.state.service.model_path = tmp_path / "secret-dir" / "my-model"
@@ -324,15 +324,15 @@ async def test_large_requests_are_worked_on_in_threads_and_give_the_same_vectors
     serve_app, embedder, monkeypatch
 ):
     offloaded = []
-    run_sync = routes.to_thread.run_sync
+    run_sync = flow.to_thread.run_sync
 
     async def counting(work, *args, **kwargs):
         offloaded.append(work)
         return await run_sync(work, *args, **kwargs)
 
-    monkeypatch.setattr(routes.to_thread, "run_sync", counting)
+    monkeypatch.setattr(flow.to_thread, "run_sync", counting)
     texts = [" ".join(s) for s in random_sentences(100, 40, seed=2, min_words=40)]
-    assert sum(map(len, texts)) > routes.INLINE_WORK
+    assert sum(map(len, texts)) > flow.INLINE_WORK
     async with serve_app() as (client, _):
         small = await client.post("/v1/embed", json={"inputs": ["a b"]})
         assert small.status_code == 200 and not offloaded

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from factories import ELMO_REFERENCE, random_sentences
-from service.errors import ServiceError
-from service.inference import InferenceProcess
+from service.core.errors import ServiceError
+from service.engine.process import InferenceProcess
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,14 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import (
+from service.core.errors import (
     BODY_CHUNKS,
     BodyTimeout,
     BodyTooLarge,
     error_body,
     internal_error_message,
 )
-from service.metrics import Metrics
+from service.core.metrics import Metrics
 
 __all__ = ["AuthMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware", "send_error"]
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from schemathesis import checks  # noqa: E402
 
-from service.schemas import EmbedRequest, OpenAIEmbeddingRequest, TokenizeRequest  # noqa: E402
+from service.api.schemas import EmbedRequest, OpenAIEmbeddingRequest, TokenizeRequest  # noqa: E402
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v1/embed": EmbedRequest,

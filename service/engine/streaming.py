@@ -7,11 +7,11 @@ hands it sentences while it runs (up to the batch limits in flight), each joins 
 time steps, and each comes back as soon as its last step is done.
 
 The engine runs :func:`serve_stream` in a thread of this process (:class:`ThreadStream`) or in
-the model's child process (:class:`service.inference.InferenceProcess`).  Both speak the same
+the model's child process (:class:`service.engine.process.InferenceProcess`).  Both speak the same
 messages: in, ``("add", [(key, group, char ids, word units, shape), ...])``,
 ``("drop", keys)`` (their requests are gone) and ``("stop", None)``;
 out, ``("done", [(key, result), ...], model seconds)`` and ``("failed", keys, reason)``.  A
-result is the sentence's unit vectors, or what its :class:`service.outputs.Shape` makes of
+result is the sentence's unit vectors, or what its :class:`service.engine.shape.Shape` makes of
 them (applied here, so that only that crosses to the server).
 """
 
@@ -30,7 +30,7 @@ import torch
 from elmo.inference.embedder import PreparedSentence
 from elmo.inference.streaming import StreamingBiLM
 from elmo.nn.bilm import BiLM
-from service.outputs import Refusal, Shape
+from service.engine.shape import Refusal, Shape
 
 __all__ = [
     "Deliver",
@@ -43,7 +43,7 @@ __all__ = [
     "serve_stream",
 ]
 
-logger = logging.getLogger("service.streaming")
+logger = logging.getLogger("service.engine.streaming")
 
 # Finished sentences ``(key, [L, n, 2D] or its shape's result)`` and the model seconds spent
 # since the last delivery.

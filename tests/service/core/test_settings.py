@@ -6,8 +6,8 @@ from elmo.cli import main
 from elmo.errors import ConfigError
 from elmo.io.bundle import save_bundle
 from factories import ELMO_REFERENCE, tiny_model
+from service.core.settings import Settings
 from service.server import load_settings, model_path
-from service.settings import Settings
 
 
 def test_environment_variables_set_the_limits_and_flags_override_them(monkeypatch):

@@ -95,7 +95,7 @@ async def test_a_sentence_is_identical_alone_among_50_others_and_under_concurren
 async def test_a_request_that_cannot_fit_the_queue_is_refused_before_it_is_tokenized(
     serve_app, monkeypatch
 ):
-    import service.routes
+    import service.api.flow
 
     async with serve_app(queue_size=2, max_inputs=2, max_batch_sentences=1) as (client, app):
         gate = Gate(monkeypatch, app)
@@ -104,13 +104,13 @@ async def test_a_request_that_cannot_fit_the_queue_is_refused_before_it_is_token
         queued = asyncio.create_task(client.post("/v1/embed", json={"inputs": ["a", "b"]}))
         await wait_until(lambda: app.state.service.scheduler.depth == 2)  # the queue is full
         tokenized = []
-        real = service.routes.prepare_inputs
+        real = service.api.flow.prepare_inputs
 
         def spy(embedder, inputs, **kwargs):
             tokenized.append(inputs)
             return real(embedder, inputs, **kwargs)
 
-        monkeypatch.setattr(service.routes, "prepare_inputs", spy)
+        monkeypatch.setattr(service.api.flow, "prepare_inputs", spy)
         refused = await client.post("/v1/embed", json={"inputs": "one more"})
         openai = await client.post("/v1/embeddings", json={"input": ["x", "y"]})
         gate.open()

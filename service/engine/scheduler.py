@@ -13,7 +13,7 @@ answers 429), instead of growing an unbounded backlog; the room it reserves coun
 until the request is submitted.  A sentence's vectors do not depend on its batch (the library
 starts every sentence from the zero state), so batching never changes an answer.
 
-With a streaming engine (continuous batching, the default on a CPU; :mod:`service.streaming`)
+With a streaming engine (continuous batching, the default on a CPU; :mod:`service.engine.streaming`)
 the worker does not wait for a batch to finish: it hands the first waiting sentences to the
 running batch, and each sentence comes back on its own as soon as it is done.  One request may
 have up to ``max_batch_sentences`` sentences and ``max_batch_tokens`` units in the running
@@ -44,23 +44,23 @@ from typing import Protocol
 import numpy as np
 
 from elmo.inference.embedder import PreparedSentence
-from service.errors import ServiceError
-from service.metrics import Metrics
-from service.outputs import Refusal, Shape
-from service.streaming import StreamingEngine, Work
+from service.core.errors import ServiceError
+from service.core.metrics import Metrics
+from service.engine.shape import Refusal, Shape
+from service.engine.streaming import StreamingEngine, Work
 
 __all__ = ["Engine", "Job", "QueueFull", "Reservation", "Scheduler", "SchedulerStopped"]
 
 
 class Engine(Protocol):
     """What runs the model in batches: an :class:`elmo.Embedder` in this process, or
-    :class:`service.inference.InferenceProcess`.  An engine whose ``streaming`` attribute is
-    true is a :class:`service.streaming.StreamingEngine` instead."""
+    :class:`service.engine.process.InferenceProcess`.  An engine whose ``streaming`` attribute is
+    true is a :class:`service.engine.streaming.StreamingEngine` instead."""
 
     def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]: ...
 
 
-logger = logging.getLogger("service.scheduler")
+logger = logging.getLogger("service.engine.scheduler")
 
 
 class QueueFull(Exception):

@@ -5,7 +5,7 @@ import pytest
 
 from elmo.inference.embedder import Embedder, PreparedSentence
 from factories import random_sentences
-from service.scheduler import QueueFull, Scheduler, SchedulerStopped
+from service.engine.scheduler import QueueFull, Scheduler, SchedulerStopped
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from elmo.errors import InvalidInputError
 from elmo.inference.embedder import Embedder, PreparedSentence
 from elmo.tokenization import pre_tokenize
-from service.errors import ServiceError
+from service.core.errors import ServiceError
 
 __all__ = ["Sentence", "prepare_inputs", "tokenize_inputs"]
 

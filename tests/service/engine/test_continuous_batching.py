@@ -12,10 +12,10 @@ import pytest
 
 from elmo.inference.embedder import Embedder
 from factories import ELMO_REFERENCE, random_sentences
-from service.errors import ServiceError
-from service.inference import InferenceProcess
-from service.scheduler import Scheduler
-from service.streaming import ThreadStream, Work, add_message, serve_stream
+from service.core.errors import ServiceError
+from service.engine.process import InferenceProcess
+from service.engine.scheduler import Scheduler
+from service.engine.streaming import ThreadStream, Work, add_message, serve_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -240,7 +240,7 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
 
 
 def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
-    import service.streaming as streaming
+    import service.engine.streaming as streaming
 
     engine = streaming.make_engine(embedder.model)
 
@@ -260,8 +260,8 @@ def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
 def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedder, ending):
     from multiprocessing import Pipe
 
-    from service.inference import _stream_in_child
-    from service.streaming import make_engine
+    from service.engine.process import _stream_in_child
+    from service.engine.streaming import make_engine
 
     prepared = embedder.prepare(random_sentences(6, 10, seed=31))
     server, child = Pipe()
@@ -292,8 +292,8 @@ def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedde
 def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedder):
     from multiprocessing import Pipe
 
-    from service.inference import _stream_in_child
-    from service.streaming import make_engine
+    from service.engine.process import _stream_in_child
+    from service.engine.streaming import make_engine
 
     class Unsendable:
         def __init__(self, conn):
@@ -317,7 +317,7 @@ def test_the_stream_sends_what_a_shape_keeps_of_a_sentences_vectors(embedder):
     import pickle
 
     from elmo.inference.pooling import Mix
-    from service.outputs import Refusal, Shape, shape_vectors
+    from service.engine.shape import Refusal, Shape, shape_vectors
 
     prepared = embedder.prepare([["the", "cat", "sat"], ["el", "gato"]])
     pooled = Shape.openai(embedder.num_layers, "mean")

@@ -1,6 +1,8 @@
 """Every error the service answers, in OpenAI's envelope: ``{"error": {message, type, param,
 code}}``.
 
+The library's :class:`elmo.errors.InvalidInputError` is a 400 naming its ``field``
+(:func:`install_handlers`), so routes hand request values to the library's checks as they are.
 One envelope on every route means a client needs one error parser, and the OpenAI client
 understands our errors on ``/v1/embeddings``.  Messages name the field (``param``) and, where
 a limit was hit, the limit and its value.  No exception text or traceback from inside the
@@ -20,6 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+
+from elmo.errors import InvalidInputError
 
 __all__ = [
     "BodyTimeout",
@@ -156,6 +160,13 @@ async def _on_service_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _on_invalid_input(request: Request, exc: Exception) -> Response:
+    """A value the library refused (a layer the model lacks, a mix it cannot apply): a 400
+    naming the field the library names."""
+    assert isinstance(exc, InvalidInputError)
+    return error_response(ServiceError(400, str(exc), param=exc.field, code="invalid_value"))
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -229,6 +240,7 @@ def internal_error_message(request_id: object) -> str:
 
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(InvalidInputError, _on_invalid_input)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(ClientDisconnected, _on_disconnect)

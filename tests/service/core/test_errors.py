@@ -79,8 +79,8 @@ async def test_a_bad_layer_index_names_the_model_layers(serve_app):
     async with serve_app(**LIMITS) as (client, _):
         response = await client.post("/v1/embed", json={"inputs": "a", "layers": [0, 3]})
         empty = await client.post("/v1/embed", json={"inputs": "a", "layers": []})
-    check_error(response, 400, "layers[1]", "layers 0..2")
-    check_error(empty, 400, "layers", "must not be empty")
+    check_error(response, 400, "layers[1]", "indices in 0..2")
+    check_error(empty, 400, "layers", "non-empty list")
 
 
 async def test_a_layer_index_written_as_a_whole_float_is_that_index_and_a_fraction_is_refused(
@@ -99,7 +99,7 @@ async def test_mix_weights_of_the_wrong_length_are_refused(serve_app):
         response = await client.post(
             "/v1/embed", json={"inputs": "a", "layers": [1, 2], "mix": {"weights": [1, 2, 3]}}
         )
-    check_error(response, 400, "mix.weights", "3 weights for 2 chosen layers")
+    check_error(response, 400, "mix.weights", "3 weights for 2 selected layers")
 
 
 @pytest.mark.parametrize("weight", ["NaN", "Infinity", "-Infinity", "1e999"])

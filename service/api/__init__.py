@@ -1,0 +1,27 @@
+"""The HTTP API: one module a resource, and the request flow they share.
+
+- ``embed``: ``POST /v1/embed``; ``openai``: ``POST /v1/embeddings``, ``GET /v1/models``;
+  ``tokenize``: ``POST /v1/tokenize``; ``status``: ``/health``, ``/ready``, ``/info``,
+  ``/metrics``.
+- ``flow``: admission, preparation, the scheduler, timeouts and disconnects, for every
+  embedding route; ``inputs``: request inputs → sentences within the limits; ``encoding``:
+  vectors as JSON floats or base64; ``schemas``: the request and response bodies.
+"""
+
+from fastapi import APIRouter
+
+from service.api import embed, openai, status, tokenize
+
+__all__ = ["paths", "router"]
+
+_RESOURCES = (embed, openai, tokenize, status)
+
+router = APIRouter()
+for _resource in _RESOURCES:
+    router.include_router(_resource.router)
+
+
+def paths() -> list[str]:
+    """Every path the API answers (an including router keeps its routers whole, so they are
+    listed from each resource's own)."""
+    return [getattr(route, "path", "") for r in _RESOURCES for route in r.router.routes]

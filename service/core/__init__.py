@@ -1,0 +1,1 @@
+"""What every part of the service shares: settings, the error envelope, metrics, middleware."""
