@@ -79,7 +79,9 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         # The import system stamps the old path's spec on the module it got; give the module
         # back its own, so that it still names the file it came from.
-        module.__spec__ = self._specs.pop(module.__spec__.name, module.__spec__)
+        alias = module.__spec__
+        if alias is not None and alias.name in self._specs:
+            module.__spec__ = self._specs.pop(alias.name)
 
 
 def install() -> None:

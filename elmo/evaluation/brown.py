@@ -113,7 +113,8 @@ def brown_split(
     by_genre: dict[str, list[BrownFile]] = {}
     for f in files:
         by_genre.setdefault(f.genre, []).append(f)
-    train, test = [], []
+    train: list[list[tuple[str, str]]] = []
+    test: list[list[tuple[str, str]]] = []
     for genre_files in by_genre.values():
         for i, f in enumerate(genre_files):
             (test if i % 5 == 4 else train).extend(f.sentences)

@@ -91,7 +91,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     markdown = report_markdown(report)
     if args.output:
         _write(Path(args.output), markdown)
-        json_path = Path(args.json) if args.json else Path(args.output).with_suffix(".json")
+        json_path: Path | None = (
+            Path(args.json) if args.json else Path(args.output).with_suffix(".json")
+        )
     else:
         print(markdown)
         json_path = Path(args.json) if args.json else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from elmo.evaluation.features import view_names
 from elmo.evaluation.runner import EvalReport, ModelResults
@@ -34,7 +34,7 @@ def report_json(report: EvalReport) -> dict[str, Any]:
 
 
 def report_markdown(report: EvalReport) -> str:
-    views = view_names(int(report.summary["layers"]))  # type: ignore[arg-type]
+    views = view_names(int(report.summary["layers"]))
     s = report.summary
     lines = [
         f"# Evaluation of `{report.model}`",
@@ -124,7 +124,8 @@ def _pairs_section(models: list[ModelResults], views: list[str]) -> list[str]:
             continue
         lines += [f"## A word in two contexts — {m.label} (cosine)", ""]
         lines += ["| pair | " + " | ".join(views) + " |", "|" + " --- |" * (len(views) + 1)]
-        for label, row in r.details["pairs"].items():  # type: ignore[union-attr]
+        pairs = cast("dict[str, dict[str, float]]", r.details["pairs"])  # label → view → cosine
+        for label, row in pairs.items():
             lines.append(f"| {label} | " + " | ".join(f"{row[v]:.3f}" for v in views) + " |")
         lines.append("")
     return lines

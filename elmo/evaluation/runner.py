@@ -65,7 +65,7 @@ class ModelResults:
 class EvalReport:
     model: str
     path: str
-    summary: dict[str, object]
+    summary: dict[str, str | int]
     sizes: EvalSizes
     data: EvalData
     models: list[ModelResults]

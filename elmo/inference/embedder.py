@@ -176,6 +176,7 @@ class Embedder:
         prepared = []
         for sentence in sentences:
             pieces = self.units.encode_words(sentence)
+            assert self.unit_char_ids is not None  # made with the units
             sizes = tuple(map(len, pieces))
             # an index tensor made from numpy: indexing with a Python list converts it slowly
             ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, sum(sizes))
@@ -215,7 +216,7 @@ class Embedder:
         parsed = Mix.parse(mix, len(indices))
         check_sentence_pooling(sentence_pooling)
         raw = all(isinstance(item, str) for item in inputs)
-        words = [pre_tokenize(text) for text in inputs] if raw else None
+        words = [pre_tokenize(t) for t in inputs if isinstance(t, str)] if raw else None
         token_lists = [[w.text for w in ws] for ws in words] if words is not None else inputs
         arrays = self.embed_tokens(token_lists, unit_pooling)  # validates token lists
         results = []

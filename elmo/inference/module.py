@@ -44,6 +44,8 @@ class Elmo(nn.Module):
     units: the sentencepiece units when ``model`` is a BiLM trained here.
     """
 
+    unit_char_ids: torch.Tensor  # a buffer: (V, 50)
+
     def __init__(
         self,
         model: str | Path | BiLM,

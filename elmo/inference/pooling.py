@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def resolve_layers(layers: Sequence[int] | str, count: int) -> tuple[int, ...]:
                 f"layers[{i}] is {k!r}",
                 field=f"layers[{i}]",
             )
-    return tuple(chosen)
+    return tuple(cast("Sequence[int]", chosen))  # a non-empty sequence of checked ints
 
 
 def mix_layers(vectors: np.ndarray, mix: Mix) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -90,11 +91,11 @@ class StreamingBiLM:
         self.shared_rows = shared_rows
         self._unit_index: dict[bytes, int] = {}  # a unit's char ids → its row in the table
         self._unit_table = torch.zeros(0, model.config.recurrent.projection_size)  # (U, D)
-        self.num_layers = len(model.recurrent.forward_stack.layers)
+        self.num_layers = len(model.recurrent.forward_stack.stack())
         self.dim = model.config.recurrent.projection_size
         self._stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
         with torch.no_grad():  # row-major copies, made once: a block runs only a few steps
-            self._weights = [[la.cell.loop_weights() for la in st.layers] for st in self._stacks]
+            self._weights = [[la.cell.loop_weights() for la in st.stack()] for st in self._stacks]
         self._rows: list[_Row] = []
         self._joining: list[_Row] = []  # added since the last block
         self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each
@@ -171,7 +172,8 @@ class StreamingBiLM:
         """
         # each row's bytes, made in one call (a row at a time took half of joining's time)
         chars = np.ascontiguousarray(chars)
-        keys = chars.view(np.dtype((np.void, chars.shape[1] * chars.itemsize))).ravel().tolist()
+        as_bytes = chars.view(np.dtype((np.void, chars.shape[1] * chars.itemsize))).ravel()
+        keys = cast("list[bytes]", as_bytes.tolist())  # one bytes object a row
         new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
         if len(self._unit_index) + len(new) > self.max_units:
             self._unit_index, self._unit_table = {}, self._unit_table[:0]
@@ -243,7 +245,7 @@ class StreamingBiLM:
         for d, stack in enumerate(self._stacks):
             index = indices[d]  # (R, S) arena rows, the dump past a row's end
             x = self._tokens[index]  # (R, S, D)
-            for k, layer in enumerate(stack.layers):
+            for k, layer in enumerate(stack.stack()):
                 state = self._states[d][k]  # (all running rows, ...) each
                 if subset is not None:
                     state = tuple(s[subset] for s in state)
@@ -293,7 +295,7 @@ class StreamingBiLM:
         self._rows = [rows[i] for i in order]
         index = torch.tensor(order)
         for d, stack in enumerate(self._stacks):
-            for k, layer in enumerate(stack.layers):
+            for k, layer in enumerate(stack.stack()):
                 zeros = layer.cell.initial_state(len(joining), self._tokens)
                 if len(self._states[d]) <= k:
                     self._states[d].append(zeros)

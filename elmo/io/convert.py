@@ -24,6 +24,7 @@ import torch
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.errors import ConfigError, WeightFileError
 from elmo.nn.bilm import BiLM
+from elmo.nn.cells import LSTMPCell, rnn_parameter
 
 __all__ = ["config_from_options", "load_original"]
 
@@ -90,12 +91,13 @@ def _load_token_encoder(model: BiLM, read: _Reader) -> None:
     cnn = model.token_encoder.char_cnn
     embed = read.get("char_embed", (cfg.n_characters - 1, cfg.embedding_dim))
     _copy(cnn.char_embedding.weight, np.concatenate([np.zeros_like(embed[:1]), embed]))
-    for i, ((width, count), conv) in enumerate(zip(cfg.filters, cnn.convolutions, strict=True)):
+    for i, ((width, count), conv) in enumerate(zip(cfg.filters, cnn.kernels(), strict=True)):
         kernel = read.get(f"CNN/W_cnn_{i}", (1, width, cfg.embedding_dim, count))
         _copy(conv.weight, kernel[0].transpose(2, 1, 0))  # (out, in, width)
+        assert conv.bias is not None  # Conv1d(bias=True)
         _copy(conv.bias, read.get(f"CNN/b_cnn_{i}", (count,)))
     size = cfg.n_filters
-    for k, layer in enumerate(model.token_encoder.highway.layers):
+    for k, layer in enumerate(model.token_encoder.highway.linears()):
         prefix = f"CNN_high_{k}/"
         weight = [read.get(prefix + n, (size, size)).T for n in ("W_transform", "W_carry")]
         bias = [read.get(prefix + n, (size,)) for n in ("b_transform", "b_carry")]
@@ -117,18 +119,22 @@ def _load_lstms(model: BiLM, read: _Reader) -> None:
     hidden, dim = cfg.hidden_size, cfg.projection_size
     stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
     for direction, stack in enumerate(stacks):
-        for k, layer in enumerate(stack.layers):
+        for k, layer in enumerate(stack.stack()):
             prefix = _LSTM_PREFIX.format(direction=direction, layer=k)
             kernel = _tf_gates_to_torch(read.get(prefix + "W_0", (2 * dim, 4 * hidden)), hidden)
             bias = _tf_gates_to_torch(read.get(prefix + "B", (4 * hidden,)), hidden)
             bias[hidden : 2 * hidden] += 1.0  # TF forget_bias, added at run time there
-            rnn = layer.cell.rnn
-            _copy(rnn.weight_ih_l0, kernel[:dim].T)
-            _copy(rnn.weight_hh_l0, kernel[dim:].T)
-            _copy(rnn.bias_ih_l0, bias)
-            _copy(rnn.bias_hh_l0, np.zeros_like(bias))
-            if rnn.proj_size:
-                _copy(rnn.weight_hr_l0, read.get(prefix + "W_P_0", (hidden, dim)).T)
+            cell = layer.cell
+            assert isinstance(cell, LSTMPCell)  # the original architecture's cell
+            _copy(rnn_parameter(cell.rnn, "weight_ih_l0"), kernel[:dim].T)
+            _copy(rnn_parameter(cell.rnn, "weight_hh_l0"), kernel[dim:].T)
+            _copy(rnn_parameter(cell.rnn, "bias_ih_l0"), bias)
+            _copy(rnn_parameter(cell.rnn, "bias_hh_l0"), np.zeros_like(bias))
+            if cell.rnn.proj_size:
+                _copy(
+                    rnn_parameter(cell.rnn, "weight_hr_l0"),
+                    read.get(prefix + "W_P_0", (hidden, dim)).T,
+                )
 
 
 def read_options(options_path: str | Path) -> ModelConfig:

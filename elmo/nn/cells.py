@@ -37,7 +37,7 @@ from elmo.nn.tiles import (
     tanh,
 )
 
-__all__ = ["Cell", "build_cell", "host_to_device"]
+__all__ = ["Cell", "LSTMPCell", "build_cell", "host_to_device", "rnn_parameter"]
 
 State = tuple[torch.Tensor, ...]
 LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G), (D, G), (H, D)
@@ -46,6 +46,13 @@ LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G)
 # cache until its steps read it, which ran the default model's projections 2x faster than one
 # product over every step (whose output is tens of MB).  A GPU makes them all in one product.
 _CPU_INPUT_BLOCK_ROWS = 256
+
+
+def rnn_parameter(rnn: nn.RNNBase, name: str) -> torch.Tensor:
+    """A parameter that a PyTorch RNN module creates by name (``weight_ih_l0``, ...)."""
+    value = getattr(rnn, name)
+    assert isinstance(value, torch.Tensor)
+    return value
 
 
 class Cell(nn.Module):
@@ -288,23 +295,23 @@ class LSTMPCell(Cell):
         self.state_sizes = (proj, hidden)
         self.output_size = proj
         with torch.no_grad():  # forget gate open at the start (Jozefowicz et al. 2015)
-            self.rnn.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
-            self.rnn.bias_hh_l0[hidden : 2 * hidden].zero_()
+            rnn_parameter(self.rnn, "bias_ih_l0")[hidden : 2 * hidden].fill_(1.0)
+            rnn_parameter(self.rnn, "bias_hh_l0")[hidden : 2 * hidden].zero_()
 
     def can_fuse(self) -> bool:
         return self.cell_clip is None and self.proj_clip is None
 
     def input_weight(self) -> torch.Tensor:
-        return self.rnn.weight_ih_l0
+        return rnn_parameter(self.rnn, "weight_ih_l0")
 
     def input_bias(self) -> torch.Tensor:
-        return self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
+        return rnn_parameter(self.rnn, "bias_ih_l0") + rnn_parameter(self.rnn, "bias_hh_l0")
 
     def recurrent_weight(self) -> torch.Tensor:
-        return self.rnn.weight_hh_l0
+        return rnn_parameter(self.rnn, "weight_hh_l0")
 
     def projection_weight(self) -> torch.Tensor | None:
-        return self.rnn.weight_hr_l0 if self.rnn.proj_size else None
+        return rnn_parameter(self.rnn, "weight_hr_l0") if self.rnn.proj_size else None
 
     def step(
         self,
@@ -421,18 +428,20 @@ class FusedCell(Cell):
         return True
 
     def input_weight(self) -> torch.Tensor:
-        return self.rnn.weight_ih_l0
+        return rnn_parameter(self.rnn, "weight_ih_l0")
 
     def input_bias(self) -> torch.Tensor:
         if self.additive:
-            return self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
-        return self.rnn.bias_ih_l0
+            return rnn_parameter(self.rnn, "bias_ih_l0") + rnn_parameter(self.rnn, "bias_hh_l0")
+        return rnn_parameter(self.rnn, "bias_ih_l0")
 
     def recurrent_weight(self) -> torch.Tensor:
-        return self.rnn.weight_hh_l0
+        return rnn_parameter(self.rnn, "weight_hh_l0")
 
     def recurrent_bias(self) -> torch.Tensor:
-        return self.rnn.bias_hh_l0  # GRU: must stay with h (the reset gate multiplies it)
+        return rnn_parameter(
+            self.rnn, "bias_hh_l0"
+        )  # GRU: must stay with h (the reset gate multiplies it)
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
         out, h_n = run_packed(self.rnn, x, lengths, state[0].unsqueeze(0))

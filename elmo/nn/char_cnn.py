@@ -15,6 +15,9 @@ float rounding:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -34,6 +37,8 @@ _SCORE_BUDGET = {"cpu": 3 * 2**18, "other": 2**28}
 class CharCNN(nn.Module):
     """``(N, 50)`` char ids → ``(N, F)`` features; N is any number of tokens."""
 
+    filter_widths: torch.Tensor  # a buffer: each filter's width, (F,)
+
     def __init__(self, config: CharCNNConfig) -> None:
         super().__init__()
         self.config = config
@@ -48,6 +53,9 @@ class CharCNN(nn.Module):
         self.register_buffer("filter_widths", torch.tensor(widths), persistent=False)  # (F,)
         self.activation = torch.relu if config.activation == "relu" else tanh
 
+    def kernels(self) -> Iterable[nn.Conv1d]:
+        return cast("Iterable[nn.Conv1d]", self.convolutions)  # (ModuleList is not generic)
+
     def _bank(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All kernels zero-padded to the widest: weight (E·w_max, F), bias (F,).
 
@@ -55,11 +63,11 @@ class CharCNN(nn.Module):
         from it as from a transposed view.
         """
         kernels = [
-            functional.pad(c.weight, (0, self.widest - c.weight.shape[-1]))
-            for c in self.convolutions
+            functional.pad(c.weight, (0, self.widest - c.weight.shape[-1])) for c in self.kernels()
         ]
         weight = torch.cat(kernels).flatten(1).t().contiguous()  # (E * w_max, F), E-major
-        return weight, torch.cat([c.bias for c in self.convolutions])
+        biases = [cast(torch.Tensor, c.bias) for c in self.kernels()]  # Conv1d(bias=True)
+        return weight, torch.cat(biases)
 
     def forward(self, char_ids: torch.Tensor, longest: int | None = None) -> torch.Tensor:
         # char_ids: (N, W) with W = 50.  ``longest``: the most slots any unit uses, when the caller

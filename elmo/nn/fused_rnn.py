@@ -11,10 +11,14 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+# An RNN's state: h (GRU, Elman) or (h, c) (LSTM); its final state has the same structure.
+H = TypeVar("H", torch.Tensor, tuple[torch.Tensor, torch.Tensor])
 
 __all__ = ["full_fp32_cudnn", "run_packed"]
 
@@ -52,8 +56,8 @@ def full_fp32_cudnn(x: torch.Tensor) -> Iterator[None]:
 
 
 def run_packed(
-    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
-) -> tuple[torch.Tensor, object]:
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: H
+) -> tuple[torch.Tensor, H]:
     """Run ``rnn`` over ``x`` (B, T, Din) with per-row ``lengths`` (CPU); outputs past a row's
     length are 0 and the final state is each row's state at its last unit."""
     if torch.is_autocast_enabled(x.device.type):
@@ -63,8 +67,8 @@ def run_packed(
 
 
 def _run_in_autocast_dtype(
-    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: object
-) -> tuple[torch.Tensor, object]:
+    rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, hx: H
+) -> tuple[torch.Tensor, H]:
     """Run the kernel in exactly the autocast dtype.  CUDA autocast would run cuDNN RNNs in fp16
     even under a bf16 autocast (fp16 gradients, no loss scaler); casting weights and inputs
     ourselves keeps bf16 bf16.  The casts stay in the graph, so gradients reach the fp32
@@ -72,25 +76,28 @@ def _run_in_autocast_dtype(
     dtype = torch.get_autocast_dtype(x.device.type)
     weights = {name: p.to(dtype) for name, p in rnn.named_parameters()}
     cast = lambda t: t.to(dtype)  # noqa: E731
-    hx = tuple(map(cast, hx)) if isinstance(hx, tuple) else cast(hx)
+    hx_cast: Any = tuple(map(cast, hx)) if isinstance(hx, tuple) else cast(hx)
 
     def call(inputs: object, state: object) -> tuple[object, object]:
         return torch.func.functional_call(rnn, weights, (inputs, state))
 
     with torch.autocast(x.device.type, enabled=False):
-        return _run_packed_kernel(call, cast(x), lengths, hx)
+        return _run_packed_kernel(call, cast(x), lengths, hx_cast)
 
 
 def _run_packed_kernel(
     rnn: Callable[[object, object], tuple[object, object]],
     x: torch.Tensor,
     lengths: torch.Tensor,
-    hx: object,
-) -> tuple[torch.Tensor, object]:
+    hx: Any,
+) -> tuple[torch.Tensor, Any]:
     steps = x.shape[1]
     if bool((lengths == steps).all()):
-        return rnn(x, hx)  # type: ignore[return-value]
+        out, final = rnn(x, hx)
+        assert isinstance(out, torch.Tensor)
+        return out, final
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, final = rnn(packed, hx)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
-    return out, final
+    assert isinstance(out, PackedSequence)
+    padded, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+    return padded, final

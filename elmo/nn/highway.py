@@ -7,6 +7,9 @@ lets the *transformed* value through.  The activation is relu whatever the CNN's
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -24,13 +27,16 @@ class Highway(nn.Module):
         super().__init__()
         # weight rows [0:F] are the transform, rows [F:2F] the gate
         self.layers = nn.ModuleList(nn.Linear(size, 2 * size) for _ in range(num_layers))
-        for layer in self.layers:
+        for layer in self.linears():
             # start close to the identity (gate ≈ 0.12): a fresh highway that mixes in half of an
             # untrained transform slows early language-model training down markedly
             nn.init.constant_(layer.bias[size:], GATE_BIAS_INIT)
 
+    def linears(self) -> Iterable[nn.Linear]:
+        return cast("Iterable[nn.Linear]", self.layers)  # (ModuleList is not generic)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
+        for layer in self.linears():
             transform, gate = linear(x, layer.weight, layer.bias).chunk(2, dim=-1)  # each (..., F)
             g = sigmoid(gate)
             x = g * torch.relu(transform) + (1 - g) * x

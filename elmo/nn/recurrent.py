@@ -11,6 +11,9 @@ exists only to check parity with reference outputs that were produced that way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -69,8 +72,11 @@ class RecurrentStack(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
+    def stack(self) -> Sequence[RecurrentLayer]:
+        return cast("Sequence[RecurrentLayer]", self.layers)  # (ModuleList is not generic)
+
     def initial_states(self, batch: int, like: torch.Tensor) -> list[State]:
-        return [layer.cell.initial_state(batch, like) for layer in self.layers]
+        return [layer.cell.initial_state(batch, like) for layer in self.stack()]
 
     def forward(
         self,
@@ -83,7 +89,7 @@ class RecurrentStack(nn.Module):
         if states is None:
             states = self.initial_states(x.shape[0], x)
         outputs, finals = [], []
-        for k, (layer, state) in enumerate(zip(self.layers, states, strict=True)):
+        for k, (layer, state) in enumerate(zip(self.stack(), states, strict=True)):
             out, final = layer(self.dropout(x), lengths, state, use_fused)
             if k > 0 and self.residual:
                 out = out + x

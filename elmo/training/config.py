@@ -17,6 +17,7 @@ Sections and their defaults (``elmo train --show-config`` prints the effective v
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -136,7 +137,7 @@ class TrainConfig:
         require(self.model.vocab_size is None, "model.vocab_size is set from the tokenizer")
 
 
-def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+def load_train_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Defaults, then the TOML file, then ``section.key=value`` overrides (TOML values)."""
     data: dict[str, Any] = {}
     if path is not None:

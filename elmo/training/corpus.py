@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from elmo.errors import CorpusError
@@ -96,7 +97,7 @@ def fingerprint(files: list[Path], extra: bytes) -> str:
         digest.update(str(path.name).encode("utf-8") + b"\0")
         try:
             with path.open("rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                for block in iter(partial(handle.read, 1 << 20), b""):
                     digest.update(block)
         except OSError as exc:
             raise CorpusError(f"{path}: cannot read: {exc}") from None

@@ -373,7 +373,7 @@ class _Loop:
     def checkpoint(self) -> None:
         states = [rng_state()]
         if self.ctx.world > 1:
-            states = [None] * self.ctx.world
+            states = [{} for _ in range(self.ctx.world)]  # filled by the gather
             dist.all_gather_object(states, rng_state())
         if self.ctx.main:
             save_checkpoint(

@@ -20,6 +20,8 @@ __all__ = ["LanguageModelObjective"]
 class LanguageModelObjective(nn.Module):
     """``Batch`` → (summed forward NLL, summed backward NLL); needs a model with an LM head."""
 
+    unit_char_ids: torch.Tensor  # a buffer: (V, 50)
+
     def __init__(self, model: BiLM, unit_char_ids: torch.Tensor) -> None:
         super().__init__()
         if model.lm_head is None:

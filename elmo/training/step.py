@@ -54,7 +54,8 @@ def run_step(
     for k, indices in enumerate(mine):
         batch = make_batch(corpus, indices, unit_chars).to(settings.device)
         last = k == len(mine) - 1
-        no_sync = wrapped.no_sync() if settings.world > 1 and not last else nullcontext()
+        # DistributedDataParallel's no_sync (world > 1 means wrapped is one)
+        no_sync = wrapped.no_sync() if settings.world > 1 and not last else nullcontext()  # type: ignore[operator]
         with no_sync, autocast(settings.precision, settings.device):
             forward, backward = wrapped(batch)
             loss = (forward + backward) / (2 * total)

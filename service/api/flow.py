@@ -160,9 +160,10 @@ async def _infer(
         raise _stopping() from None
     state.metrics.scheduled.inc()
     watcher = asyncio.ensure_future(_disconnected(request))
+    racing: set[asyncio.Future[Any]] = {job.future, watcher}
     try:
         done, _ = await asyncio.wait(
-            {job.future, watcher},
+            racing,
             timeout=state.settings.timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )

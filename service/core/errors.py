@@ -217,6 +217,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         body = b"".join(request.scope[BODY_CHUNKS])
         message = diagnose_body(body, request.headers.get("content-type"))
         return error_response(ServiceError(400, message, code="invalid_value"))
+    code: str | None
     if exc.status_code == 404:
         message = f"unknown route: {request.method} {request.url.path}"
         code = "unknown_route"

@@ -187,7 +187,7 @@ class BodyLimitMiddleware:
         async def counting_receive() -> Message:
             nonlocal received, complete
             if complete:  # after the body: the disconnect watcher waits as long as it likes
-                return await receive()  # type: ignore[no-any-return]
+                return await receive()
             try:
                 # asyncio's own timeout: anyio's cancel scope cost several times as much per
                 # receive, on the event loop, for every request

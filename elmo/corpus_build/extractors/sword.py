@@ -77,7 +77,7 @@ def extract_sword(path: Path, name: str, options: Mapping[str, Any]) -> Iterator
     for testament in ("ot", "nt"):
         if not any((path / f"{testament}.{kind}zs").is_file() for kind in "bc"):
             continue
-        document, paragraphs = f"{name}#{testament}.front", []
+        document, paragraphs = f"{name}#{testament}.front", list[str]()
         for markup in read_ztext(path, testament):
             heading = _CHAPTER.search(markup) or _BOOK.search(markup)
             if heading is not None:
