@@ -22,6 +22,8 @@ from elmo.nn.bilm import BiLM
 from service.core.errors import ServiceError
 from service.core.metrics import Metrics
 from service.core.settings import Settings
+from service.engine.batches import Batches
+from service.engine.interface import Engine
 from service.engine.process import InferenceProcess, unavailable
 from service.engine.scheduler import Scheduler
 from service.engine.streaming import ThreadStream
@@ -56,8 +58,8 @@ class ServiceState:
         self.model_name = settings.model_name or (model_path.name if model_path else "elmo")
         self._given = embedder
         self.embedder: Embedder | None = None
-        self.inference: InferenceProcess | None = None
-        self.stream: ThreadStream | None = None
+        self.inference: InferenceProcess | None = None  # the engine, when it is a child process
+        self.engine: Engine | None = None
         self.scheduler: Scheduler | None = None
         self.ready = False
         self.draining = False
@@ -70,9 +72,10 @@ class ServiceState:
         # Threads for tokenizing and encoding large requests: more than CPUs only contend.
         self.cpu_limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
         try:
-            self.embedder = await asyncio.to_thread(self._load)
+            embedder, engine = await asyncio.to_thread(self._load)
+            self.embedder, self.engine = embedder, engine
             scheduler = Scheduler(
-                self.inference or self.stream or self.embedder,
+                engine,
                 max_batch_tokens=self.settings.max_batch_tokens,
                 max_batch_sentences=self.settings.max_batch_sentences,
                 queue_size=self.settings.queue_size,
@@ -83,7 +86,7 @@ class ServiceState:
             self.ready = True
             logger.info(
                 "model %s ready: %d layers of %d dimensions on %s%s",
-                self.model_name, self.embedder.num_layers, self.embedder.dim, self.device,
+                self.model_name, embedder.num_layers, embedder.dim, self.device,
                 "" if self.inference is None else f" (process {self.inference.pid})",
             )  # fmt: skip
         except Exception as exc:
@@ -102,9 +105,10 @@ class ServiceState:
             return self.inference.device
         return str(self.embedder.device) if self.embedder is not None else self.settings.device
 
-    def _load(self) -> Embedder:
-        """The embedder that prepares requests; with ``inference_process`` a child process runs
-        the model (started here) and this one holds no weights."""
+    def _load(self) -> tuple[Embedder, Engine]:
+        """The embedder that prepares requests, and the engine that runs them: with
+        ``inference_process`` a child process (started here; this one then holds no weights),
+        else this process (continuous batching in a thread of its own on a CPU)."""
         batch = self.settings.max_batch_sentences
         settings = self.settings
         if self._given is not None:  # same model, batch size of the scheduler
@@ -129,14 +133,14 @@ class ServiceState:
                 # (PyTorch's meta device) instead of a second copy of the weights.
                 with torch.device("meta"):
                     skeleton = BiLM(load_config(self.model_path))
-                return Embedder(skeleton, batch, "meta", units=load_tokenizer(self.model_path))
+                units = load_tokenizer(self.model_path)
+                return Embedder(skeleton, batch, "meta", units=units), self.inference
             embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
         embedder.warm_up()
         if settings.continuous_batching and embedder.device.type == "cpu":
-            self.stream = ThreadStream(
-                embedder.model, embedder.unit_char_ids, settings.shared_batch_sentences
-            )
-        return embedder
+            shared = settings.shared_batch_sentences
+            return embedder, ThreadStream(embedder.model, embedder.unit_char_ids, shared)
+        return embedder, Batches(embedder)
 
     async def stop(self) -> None:
         """Let the scheduler finish what is queued (the server has already waited for its

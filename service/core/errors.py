@@ -1,8 +1,10 @@
 """Every error the service answers, in OpenAI's envelope: ``{"error": {message, type, param,
 code}}``.
 
-The library's :class:`elmo.errors.InvalidInputError` is a 400 naming its ``field``
-(:func:`install_handlers`), so routes hand request values to the library's checks as they are.
+Errors from below are mapped here, once (:func:`install_handlers`): the library's
+:class:`elmo.errors.InvalidInputError` is a 400 naming its ``field``, so routes hand request
+values to the library's checks as they are; the engine's
+:class:`~service.engine.interface.EngineUnavailable` is a 503 with its code and Retry-After.
 One envelope on every route means a client needs one error parser, and the OpenAI client
 understands our errors on ``/v1/embeddings``.  Messages name the field (``param``) and, where
 a limit was hit, the limit and its value.  No exception text or traceback from inside the
@@ -24,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from elmo.errors import InvalidInputError
+from service.engine.interface import EngineUnavailable
 
 __all__ = [
     "BodyTimeout",
@@ -167,6 +170,16 @@ async def _on_invalid_input(request: Request, exc: Exception) -> Response:
     return error_response(ServiceError(400, str(exc), param=exc.field, code="invalid_value"))
 
 
+async def _on_engine_unavailable(request: Request, exc: Exception) -> Response:
+    """The model's process is being replaced, or died with the request's sentences: a 503
+    with the engine's code and when to retry."""
+    assert isinstance(exc, EngineUnavailable)
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return error_response(
+        ServiceError(503, str(exc), type="server_error", code=exc.code, headers=headers)
+    )
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -242,6 +255,7 @@ def internal_error_message(request_id: object) -> str:
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(InvalidInputError, _on_invalid_input)
+    app.add_exception_handler(EngineUnavailable, _on_engine_unavailable)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(ClientDisconnected, _on_disconnect)

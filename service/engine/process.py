@@ -3,10 +3,9 @@
 PyTorch releases the GIL inside each operation but needs it between them, and the biLM's step
 loop runs a dozen small operations per time step.  In the server's own process every request
 that the event loop parses, validates or renders holds the GIL meanwhile, and the model waits
-(BENCHMARKS.md: 911 against 1,011 tokens/s at 32 clients on the default model).  So ``elmo
-serve`` runs the model in a child process by default; the scheduler's worker thread sends it
-the char ids of each batch and blocks on the pipe (no GIL held) until the unit vectors come
-back.
+(BENCHMARKS.md measures the difference).  So ``elmo serve`` runs the model in a child process
+by default; batched, the scheduler's worker thread sends it each batch and blocks on the pipe
+(no GIL held) until the answers come back, each already shaped as its request wants it.
 
 With ``streaming`` (continuous batching, :mod:`service.engine.streaming`) the child runs a
 :class:`elmo.inference.streaming.StreamingBiLM` instead: :meth:`InferenceProcess.add` sends
@@ -32,12 +31,25 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import numpy as np
-
-from elmo.inference.embedder import Embedder, PreparedSentence
+from elmo.inference.embedder import Embedder
 from elmo.inference.streaming import StreamingBiLM
-from service.core.errors import ServiceError
-from service.engine.streaming import Deliver, Fail, Work, add_message, make_engine, serve_stream
+from service.engine.batches import run_batch
+from service.engine.interface import (
+    Add,
+    Deliver,
+    Drop,
+    EngineUnavailable,
+    Fail,
+    FromEngine,
+    LoadFailed,
+    Ready,
+    Stop,
+    ToEngine,
+    Work,
+    deliver_message,
+    reason,
+)
+from service.engine.streaming import make_engine, serve_stream
 
 __all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
 
@@ -49,7 +61,7 @@ logger = logging.getLogger("service.engine.process")
 
 
 class InferenceProcess:
-    """Runs :meth:`elmo.Embedder.embed_prepared` in a child process, one batch at a time.
+    """An :class:`~service.engine.interface.Engine` whose model runs in a child process.
 
     Args:
         model_path: the bundle the child loads.
@@ -57,6 +69,8 @@ class InferenceProcess:
         device: where the child runs the model.
         torch_threads: the child's intra-op threads (None: PyTorch's default).
         start_timeout_s: how long loading and warming the model may take.
+        streaming: continuous batching in the child (else one batch an :meth:`add`).
+        shared_rows: the streaming engine's rows for small requests beside large ones.
     """
 
     def __init__(
@@ -68,6 +82,7 @@ class InferenceProcess:
         start_timeout_s: float = 600.0,
         streaming: bool = False,
         shared_rows: int | None = None,
+        stop_timeout_s: float = 30.0,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
@@ -76,6 +91,7 @@ class InferenceProcess:
         self.start_timeout_s = start_timeout_s
         self.streaming = streaming
         self.shared_rows = shared_rows
+        self.stop_timeout_s = stop_timeout_s
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -84,6 +100,10 @@ class InferenceProcess:
         self._fail: Fail | None = None
         self._restarting = False
         self.restarts = 0
+
+    @property
+    def continuous(self) -> bool:
+        return self.streaming
 
     @property
     def available(self) -> bool:
@@ -131,46 +151,59 @@ class InferenceProcess:
                     f"the inference process was not ready in {self.start_timeout_s} s"
                 )
         try:
-            status, detail = parent.recv()
+            status = parent.recv()
         except (EOFError, OSError) as exc:
             self._kill()
             raise RuntimeError("the inference process exited while loading the model") from exc
-        if status != "ready":
+        if not isinstance(status, Ready):
             self._kill()
-            raise RuntimeError(f"the inference process could not load the model: {detail}")
+            why = status.reason if isinstance(status, LoadFailed) else repr(status)
+            raise RuntimeError(f"the inference process could not load the model: {why}")
         logger.info("inference process %d ready", process.pid)
         if self.streaming and self._deliver is not None:
             self._start_reader()
 
     def open(self, deliver: Deliver, fail: Fail) -> None:
-        """Streaming: start handing finished sentences to ``deliver`` (see
-        :mod:`service.engine.streaming`)."""
+        """Hand finished sentences to ``deliver`` from now on (streaming: from a reader
+        thread; batched: from :meth:`add`)."""
         with self._lock:
             self._deliver, self._fail = deliver, fail
-            if self._conn is not None:
+            if self.streaming and self._conn is not None:
                 self._start_reader()
 
     def add(self, work: Sequence[Work]) -> None:
-        """Streaming: send sentences to the running batch; they come back through ``deliver``
-        (shaped in the child), or through ``fail`` if the child dies first."""
-        message = add_message(work)
+        """Send sentences to the child; they come back through ``deliver`` (shaped in the
+        child), or through ``fail`` if the child dies first.  Batched, this waits for them."""
+        message = Add.of(work)
         self._check_available()
         with self._lock:
             conn = self._connection()
             try:
                 conn.send(message)
-            except OSError:  # it died: the reader fails what was in flight and restarts it
+                if self.streaming:  # the reader fails what was in flight if it dies
+                    return
+                answer: FromEngine = conn.recv()
+            except (EOFError, OSError):
+                if self.streaming:
+                    raise _restarted() from None
+                logger.error("the inference process died (%s); restarting it", self._exit_status())
+                self._restart()
                 raise _restarted() from None
+        assert self._deliver is not None and self._fail is not None, "open the engine first"
+        deliver_message(answer, self._deliver, self._fail)
 
     def drop(self, keys: Sequence[int]) -> None:
-        """Streaming: stop running these sentences (their requests are gone)."""
+        """Stop running these sentences (their requests are gone; batched: none runs)."""
+        if not self.streaming:
+            return
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(OSError):  # a dead child has dropped them already
-                    self._conn.send(("drop", list(keys)))
+                    self._conn.send(Drop(list(keys)))
 
     def close(self) -> None:
-        """Streaming: nothing to do; :meth:`stop` ends the child."""
+        """The scheduler is done with the engine: the child finishes and exits."""
+        self.stop(self.stop_timeout_s)
 
     def _start_reader(self) -> None:
         conn = self._conn
@@ -184,13 +217,10 @@ class InferenceProcess:
         assert self._deliver is not None and self._fail is not None
         while True:
             try:
-                kind, *payload = conn.recv()
+                message: FromEngine = conn.recv()
             except (EOFError, OSError):
                 break
-            if kind == "done":
-                self._deliver(payload[0], payload[1])
-            elif kind == "failed":
-                self._fail(payload[0], RuntimeError(f"inference failed: {payload[1]}"))
+            deliver_message(message, self._deliver, self._fail)
         with self._lock:
             if self._stopped or self._conn is not conn:
                 return
@@ -204,31 +234,12 @@ class InferenceProcess:
         if self._conn is None and not self._stopped:
             self._restart()
         if self._conn is None:
-            raise ServiceError(
-                503,
+            raise EngineUnavailable(
                 "the model's process is not running; retry the request",
-                type="server_error",
                 code="inference_unavailable",
-                headers={"Retry-After": "1"},
+                retry_after_s=1,
             )
         return self._conn
-
-    def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]:
-        """Unit vectors ``[L, n_units, 2D]`` per sentence, computed by the child."""
-        payload = [s.char_ids.numpy() for s in sentences]
-        self._check_available()
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.send(("embed", payload))
-                status, result = conn.recv()
-            except (EOFError, OSError):
-                logger.error("the inference process died (%s); restarting it", self._exit_status())
-                self._restart()
-                raise _restarted() from None
-        if status != "ok":
-            raise RuntimeError(f"inference failed in the model's process: {result}")
-        return result
 
     def _check_available(self) -> None:
         if not self.available:
@@ -250,7 +261,7 @@ class InferenceProcess:
             self._kill()
             self.restarts += 1
             self._start()
-        except Exception:  # the next batch tries again (embed_prepared)
+        except Exception:  # the next add tries again (_connection)
             logger.exception("the inference process could not be restarted")
         finally:
             self._restarting = False
@@ -261,7 +272,7 @@ class InferenceProcess:
             self._stopped = True
             if self._conn is not None:
                 with contextlib.suppress(OSError):
-                    self._conn.send(("stop", None))
+                    self._conn.send(Stop())
             if self._process is not None:
                 self._process.join(timeout)
             self._kill()
@@ -275,24 +286,20 @@ class InferenceProcess:
         self._process, self._conn = None, None
 
 
-def unavailable() -> ServiceError:
-    """The answer to work that arrives while the model's process is being replaced."""
-    return ServiceError(
-        503,
+def unavailable() -> EngineUnavailable:
+    """What work that arrives while the model's process is being replaced is told."""
+    return EngineUnavailable(
         "the model's process is restarting; retry shortly",
-        type="server_error",
         code="inference_unavailable",
-        headers={"Retry-After": str(RESTART_RETRY_AFTER_S)},
+        retry_after_s=RESTART_RETRY_AFTER_S,
     )
 
 
-def _restarted() -> ServiceError:
-    return ServiceError(
-        503,
+def _restarted() -> EngineUnavailable:
+    return EngineUnavailable(
         "the model's process stopped unexpectedly and was restarted; retry the request",
-        type="server_error",
         code="inference_restarted",
-        headers={"Retry-After": "1"},
+        retry_after_s=1,
     )
 
 
@@ -320,24 +327,21 @@ def _child_main(
             make_engine(embedder.model, embedder.unit_char_ids, shared_rows) if streaming else None
         )
     except Exception as exc:
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        conn.send(LoadFailed(reason(exc)))
         return
-    conn.send(("ready", None))
+    conn.send(Ready())
     if engine is not None:
         _stream_in_child(conn, embedder, engine)
         return
     while True:
         try:
-            kind, payload = conn.recv()
+            message: ToEngine = conn.recv()
         except (EOFError, OSError):  # the server is gone
             return
-        if kind == "stop":
+        if isinstance(message, Stop):
             return
-        try:
-            batch = [PreparedSentence(torch.from_numpy(ids)) for ids in payload]
-            conn.send(("ok", embedder.embed_prepared(batch)))
-        except Exception as exc:  # a failed batch fails its requests, not the process
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        if isinstance(message, Add):
+            conn.send(run_batch(embedder, message.entries))
 
 
 def _stream_in_child(conn: Connection, embedder: Embedder, engine: StreamingBiLM) -> None:
@@ -348,18 +352,18 @@ def _stream_in_child(conn: Connection, embedder: Embedder, engine: StreamingBiLM
     server's reader thread has drained it, took 3-5% of its time; in threads they overlap the
     next block (PyTorch releases the GIL inside each operation).
     """
-    inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
-    outbox: queue.SimpleQueue[tuple[str, object] | None] = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[ToEngine] = queue.SimpleQueue()
+    outbox: queue.SimpleQueue[FromEngine | None] = queue.SimpleQueue()
 
     def read() -> None:
         try:
             while True:
                 message = conn.recv()
                 inbox.put(message)
-                if message[0] == "stop":
+                if isinstance(message, Stop):
                     return
         except (EOFError, OSError):  # the server is gone: stop as if asked
-            inbox.put(("stop", None))
+            inbox.put(Stop())
 
     def write() -> None:
         while (message := outbox.get()) is not None:
@@ -369,10 +373,10 @@ def _stream_in_child(conn: Connection, embedder: Embedder, engine: StreamingBiLM
                 return
             except Exception:  # never a silent hang: end this process, the server starts one
                 logger.exception("the model's process could not send a result; it stops")
-                inbox.put(("stop", None))
+                inbox.put(Stop())
                 return
 
-    def receive(wait: bool) -> list[tuple[str, object]]:
+    def receive(wait: bool) -> list[ToEngine]:
         messages = [inbox.get()] if wait else []
         while not inbox.empty():
             messages.append(inbox.get())

@@ -36,29 +36,15 @@ import contextlib
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import numpy as np
 
 from elmo.inference.embedder import PreparedSentence
-from service.core.errors import ServiceError
 from service.core.metrics import Metrics
-from service.engine.shape import Refusal, Shape
-from service.engine.streaming import StreamingEngine, Work
+from service.engine.interface import Engine, EngineUnavailable, Result, Work
+from service.engine.shape import Shape
 
-__all__ = ["Engine", "Job", "QueueFull", "Reservation", "Scheduler", "SchedulerStopped"]
-
-
-class Engine(Protocol):
-    """What runs the model in batches: an :class:`elmo.Embedder` in this process, or
-    :class:`service.engine.process.InferenceProcess`.  An engine whose ``streaming`` attribute is
-    true is a :class:`service.engine.streaming.StreamingEngine` instead."""
-
-    def embed_prepared(self, sentences: Sequence[PreparedSentence]) -> list[np.ndarray]: ...
-
+__all__ = ["Job", "QueueFull", "Reservation", "Result", "Scheduler", "SchedulerStopped"]
 
 logger = logging.getLogger("service.engine.scheduler")
 
@@ -69,9 +55,6 @@ class QueueFull(Exception):
 
 class SchedulerStopped(Exception):
     """The scheduler is shutting down and takes no new work."""
-
-
-Result = np.ndarray | Refusal
 
 
 class Job:
@@ -190,11 +173,10 @@ class Scheduler:
     @property
     def streaming(self) -> bool:
         """Whether the engine takes sentences while it runs (continuous batching)."""
-        return bool(getattr(self.engine, "streaming", False))
+        return self.engine.continuous
 
     def start(self) -> None:
-        run = self._run_streaming if self.streaming else self._run
-        self._thread = threading.Thread(target=run, name="elmo-scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="elmo-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -273,21 +255,10 @@ class Scheduler:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                if not self._pending:
-                    return
-                batch = self._take_batch()
-                self.metrics.queue_depth.set(len(self._pending))
-            self._process(batch)
-
-    def _run_streaming(self) -> None:
-        """Keep the engine's running batch full: send waiting sentences, first in fair order,
-        while they fit (:meth:`_take_first`), and tell it which sentences to drop."""
-        engine: StreamingEngine = self.engine  # type: ignore[assignment]
-        engine.open(self._deliver, self._lost)
+        """Keep the engine busy: hand it the waiting sentences that fit (continuous: the first
+        in fair order, beside those running, :meth:`_take_first`; batched: the first and its
+        neighbours in length, :meth:`_take_batch`), and tell it which sentences to drop."""
+        self.engine.open(self._deliver, self._lost)
         try:
             while True:
                 with self._cond:
@@ -297,48 +268,55 @@ class Scheduler:
                         self._cond.wait()
                     drop, self._to_drop = self._to_drop, []
                     batch = self._hand_over()
-                    if batch:
-                        self.metrics.queue_depth.set(len(self._pending))
-                        self.metrics.batch_sentences.observe(len(self._in_flight))
-                        self.metrics.batch_tokens.observe(self._flight_units)
                 if drop:
-                    try:
-                        engine.drop(drop)
-                    except Exception:  # the engine is gone, and its sentences with it
-                        logger.exception("could not drop %d sentences from the model", len(drop))
-                if not batch:
-                    continue
-                try:
-                    engine.add(
-                        [
-                            Work(
-                                item.seq,
-                                item.job.group,
-                                item.job.sentences[item.position],
-                                item.job.shape,
-                            )
-                            for item in batch
-                        ]
-                    )
-                except Exception as exc:
-                    if not isinstance(exc, ServiceError):
-                        logger.exception("could not hand %d sentences to the model", len(batch))
-                    self._lost([item.seq for item in batch], exc)
+                    self._drop(drop)
+                if batch:
+                    self._add(batch)
         finally:
-            engine.close()
+            self.engine.close()
+
+    def _drop(self, keys: list[int]) -> None:
+        try:
+            self.engine.drop(keys)
+        except Exception:  # the engine is gone, and its sentences with it
+            logger.exception("could not drop %d sentences from the model", len(keys))
+
+    def _add(self, batch: list[_Item]) -> None:
+        work = [
+            Work(item.seq, item.job.group, item.job.sentences[item.position], item.job.shape)
+            for item in batch
+        ]
+        try:
+            self.engine.add(work)
+        except Exception as exc:
+            if not isinstance(exc, EngineUnavailable):  # (expected: the client is told)
+                logger.exception("could not hand %d sentences to the model", len(batch))
+            self._lost([item.seq for item in batch], exc)
 
     def _hand_over(self) -> list[_Item]:
-        """Take the waiting sentences that fit (:meth:`_take_first`) into the running batch
-        (call locked)."""
-        batch = self._take_first() if self._pending else []
+        """Take the waiting sentences that fit into the engine (call locked)."""
+        if not self._pending:
+            return []
+        batch = self._take_first() if self.engine.continuous else self._take_batch()
         for item in batch:
             self._in_flight[item.seq] = item
             item.job.flight_rows += 1
             item.job.flight_units += item.units
         self._flight_units += sum(item.units for item in batch)
+        self.metrics.queue_depth.set(len(self._pending))
+        if self.engine.continuous:  # the running batch, as it is now
+            self.metrics.batch_sentences.observe(len(self._in_flight))
+            self.metrics.batch_tokens.observe(self._flight_units)
+        else:
+            units = [item.units for item in batch]
+            self.metrics.batch_sentences.observe(len(batch))
+            self.metrics.batch_tokens.observe(sum(units))
+            self.metrics.padding_efficiency.observe(sum(units) / (len(units) * max(*units, 1)))
         return batch
 
     def _has_room(self) -> bool:
+        if not self.engine.continuous:  # one batch at a time
+            return not self._in_flight
         return bool(self._take_first(dry=True))
 
     def _take_first(self, dry: bool = False) -> list[_Item]:
@@ -439,30 +417,6 @@ class Scheduler:
         self._pending = [item for item in self._pending if id(item) not in taken]
         self._served(batch)
         return batch
-
-    def _process(self, batch: list[_Item]) -> None:
-        started = time.perf_counter()
-        try:
-            vectors = self.engine.embed_prepared(
-                [item.job.sentences[item.position] for item in batch]
-            )
-        except ServiceError as exc:  # already logged where it happened; the client is told
-            self._fail(batch, exc)
-            return
-        except Exception as exc:  # a model failure fails its requests, not the worker
-            logger.exception("inference failed for a batch of %d sentences", len(batch))
-            self._fail(batch, exc)
-            return
-        units = [item.units for item in batch]
-        real, padded = sum(units), len(units) * max(max(units), 1)
-        self.metrics.inference_seconds.observe(time.perf_counter() - started)
-        self.metrics.batch_sentences.observe(len(batch))
-        self.metrics.batch_tokens.observe(real)
-        self.metrics.padding_efficiency.observe(real / padded)
-        for item, array in zip(batch, vectors, strict=True):
-            shape = item.job.shape
-            sentence = item.job.sentences[item.position]
-            self._settle_item(item, array if shape is None else shape(array, sentence.word_units))
 
     @staticmethod
     def _settle_item(item: _Item, array: Result) -> None:

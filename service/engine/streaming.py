@@ -1,18 +1,14 @@
 """Continuous batching in the server: sentences join the model's running batch as they come.
 
 With one sentence a request, concurrent clients split into cohorts when the server runs whole
-batches (see :mod:`elmo.inference.streaming`), and a CPU runs small batches at a fraction of its
-speed. So on a CPU the model runs an :class:`elmo.inference.streaming.StreamingBiLM`: the scheduler
-hands it sentences while it runs (up to the batch limits in flight), each joins at the next block of
-time steps, and each comes back as soon as its last step is done.
+batches (see :mod:`elmo.inference.streaming`), and a CPU runs small batches at a fraction of
+its speed.  So on a CPU the model runs an :class:`elmo.inference.streaming.StreamingBiLM`: the
+scheduler hands it sentences while it runs (up to the batch limits in flight), each joins at
+the next block of time steps, and each comes back as soon as its last step is done.
 
-The engine runs :func:`serve_stream` in a thread of this process (:class:`ThreadStream`) or in
-the model's child process (:class:`service.engine.process.InferenceProcess`).  Both speak the same
-messages: in, ``("add", [(key, group, char ids, word units, shape), ...])``,
-``("drop", keys)`` (their requests are gone) and ``("stop", None)``;
-out, ``("done", [(key, result), ...], model seconds)`` and ``("failed", keys, reason)``.  A
-result is the sentence's unit vectors, or what its :class:`service.engine.shape.Shape` makes of
-them (applied here, so that only that crosses to the server).
+:func:`serve_stream` is that loop; it runs in a thread of this process (:class:`ThreadStream`)
+or in the model's child process (:class:`service.engine.process.InferenceProcess`), and reads
+and writes the messages of :mod:`service.engine.interface` either way.
 """
 
 from __future__ import annotations
@@ -21,78 +17,41 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import torch
 
-from elmo.inference.embedder import PreparedSentence
 from elmo.inference.streaming import StreamingBiLM
 from elmo.nn.bilm import BiLM
-from service.engine.shape import Refusal, Shape
+from service.engine.interface import (
+    Add,
+    Deliver,
+    Done,
+    Drop,
+    Entry,
+    Fail,
+    Failed,
+    FromEngine,
+    Result,
+    Stop,
+    ToEngine,
+    Work,
+    deliver_message,
+    keys_of,
+    reason,
+    shaped,
+)
 
-__all__ = [
-    "Deliver",
-    "Fail",
-    "StreamingEngine",
-    "ThreadStream",
-    "Work",
-    "add_message",
-    "make_engine",
-    "serve_stream",
-]
+__all__ = ["ThreadStream", "make_engine", "serve_stream"]
 
 logger = logging.getLogger("service.engine.streaming")
-
-# Finished sentences ``(key, [L, n, 2D] or its shape's result)`` and the model seconds spent
-# since the last delivery.
-Deliver = Callable[[list[tuple[int, np.ndarray | Refusal]], float], None]
-# Sentences that will not come back (None: every sentence in flight) and why.
-Fail = Callable[[list[int] | None, BaseException], None]
-Message = tuple[str, Any]
-
-
-class Work(NamedTuple):
-    """A sentence for the engine: ``key`` names its result; sentences of one ``group`` (a
-    request) share its part of the running batch (:class:`elmo.inference.streaming.StreamingBiLM`'s
-    ``shared_rows``); ``shape``, if any, is applied to its vectors before they are sent."""
-
-    key: int
-    group: int
-    sentence: PreparedSentence
-    shape: Shape | None = None
-
-
-class StreamingEngine(Protocol):
-    """Runs sentences with continuous batching; results arrive through ``deliver``."""
-
-    streaming: bool
-
-    def open(self, deliver: Deliver, fail: Fail) -> None: ...
-
-    def add(self, work: Sequence[Work]) -> None: ...
-
-    def drop(self, keys: Sequence[int]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def add_message(work: Sequence[Work]) -> Message:
-    """The ``add`` message for ``work``."""
-    return (
-        "add",
-        [
-            (w.key, w.group, w.sentence.char_ids.numpy(), w.sentence.word_units, w.shape)
-            for w in work
-        ],
-    )
 
 
 def serve_stream(
     model: BiLM,
-    receive: Callable[[bool], list[Message]],
-    send: Callable[[Message], None],
+    receive: Callable[[bool], list[ToEngine]],
+    send: Callable[[FromEngine], None],
     units: torch.Tensor | None = None,
     engine: StreamingBiLM | None = None,
     shared_rows: int | None = None,
@@ -108,25 +67,26 @@ def serve_stream(
     if engine is None:  # (not ``engine or``: an engine with no sentences is falsy)
         engine = make_engine(model, units, shared_rows)
     busy = 0.0
-    shapes: dict[Any, tuple[tuple[int, ...] | None, Shape]] = {}  # key → its word units, shape
+    running: dict[Hashable, Entry] = {}  # what the engine runs, by key (for shapes, failures)
     while True:
-        for kind, payload in receive(not len(engine)):
-            if kind == "stop":
+        for message in receive(not len(engine)):
+            if isinstance(message, Stop):
                 return
-            if kind == "drop":
-                engine.drop(payload)
-                for key in payload:
-                    shapes.pop(key, None)
+            if isinstance(message, Drop):
+                engine.drop(message.keys)
+                for key in message.keys:
+                    running.pop(key, None)
                 continue
+            entries = message.entries
             try:
                 engine.add(
-                    [(key, torch.from_numpy(ids)) for key, _, ids, _, _ in payload],
-                    [group for _, group, _, _, _ in payload],
+                    [(e.key, torch.from_numpy(e.char_ids)) for e in entries],
+                    [e.group for e in entries],
                 )
             except Exception as exc:  # a bad sentence fails its request, not the engine
-                send(("failed", [entry[0] for entry in payload], f"{type(exc).__name__}: {exc}"))
+                send(Failed(keys_of(entries), reason(exc)))
                 continue
-            shapes.update((key, (words, shape)) for key, _, _, words, shape in payload if shape)
+            running.update((e.key, e) for e in entries)
         if not len(engine):
             continue
         started = time.perf_counter()
@@ -134,21 +94,21 @@ def serve_stream(
             finished = engine.advance()
         except Exception as exc:  # fail what runs, start afresh
             logger.exception("streaming inference failed")
-            send(("failed", engine.keys(), f"{type(exc).__name__}: {exc}"))
+            send(Failed(keys_of(list(running.values())), reason(exc)))
             engine = make_engine(model, units, engine.shared_rows)
-            shapes.clear()
+            running.clear()
             continue
         busy += time.perf_counter() - started
         if finished:
-            send(("done", [(key, _shaped(key, array, shapes)) for key, array in finished], busy))
+            send(Done([_answer(key, vectors, running) for key, vectors in finished], busy))
             busy = 0.0
 
 
-def _shaped(key: Any, array: np.ndarray, shapes: dict[Any, Any]) -> np.ndarray | Refusal:
-    if key not in shapes:
-        return array
-    words, shape = shapes.pop(key)
-    return shape(array, words)  # type: ignore[no-any-return]
+def _answer(
+    key: Hashable, vectors: np.ndarray, running: dict[Hashable, Entry]
+) -> tuple[int, Result]:
+    entry = running.pop(key)
+    return entry.key, shaped(entry, vectors)
 
 
 def make_engine(
@@ -164,7 +124,7 @@ def make_engine(
 class ThreadStream:
     """:func:`serve_stream` in a thread of this process (``ELMO_INFERENCE_PROCESS=false``)."""
 
-    streaming = True
+    continuous = True
 
     def __init__(
         self, model: BiLM, units: torch.Tensor | None = None, shared_rows: int | None = None
@@ -172,7 +132,7 @@ class ThreadStream:
         self.model = model
         self.units = units
         self.shared_rows = shared_rows
-        self._inbox: queue.Queue[Message] = queue.Queue()
+        self._inbox: queue.Queue[ToEngine] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._deliver: Deliver | None = None
         self._fail: Fail | None = None
@@ -183,18 +143,18 @@ class ThreadStream:
         self._thread.start()
 
     def add(self, work: Sequence[Work]) -> None:
-        self._inbox.put(add_message(work))
+        self._inbox.put(Add.of(work))
 
     def drop(self, keys: Sequence[int]) -> None:
-        self._inbox.put(("drop", list(keys)))
+        self._inbox.put(Drop(list(keys)))
 
     def close(self) -> None:
         if self._thread is not None:
-            self._inbox.put(("stop", None))
+            self._inbox.put(Stop())
             self._thread.join()
             self._thread = None
 
-    def _receive(self, wait: bool) -> list[Message]:
+    def _receive(self, wait: bool) -> list[ToEngine]:
         messages = [self._inbox.get()] if wait else []
         while True:
             try:
@@ -202,12 +162,9 @@ class ThreadStream:
             except queue.Empty:
                 return messages
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: FromEngine) -> None:
         assert self._deliver is not None and self._fail is not None
-        if message[0] == "done":
-            self._deliver(message[1], message[2])
-        else:
-            self._fail(message[1], RuntimeError(f"inference failed: {message[2]}"))
+        deliver_message(message, self._deliver, self._fail)
 
     def _main(self) -> None:
         while True:

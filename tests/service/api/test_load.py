@@ -34,16 +34,15 @@ class Gate:
         self.entered = threading.Event()
         self.batches: list[int] = []
         engine = app.state.service.scheduler.engine
-        method = "add" if app.state.service.scheduler.streaming else "embed_prepared"
-        run = getattr(engine, method)
+        run = engine.add
 
-        def gated(sentences):
-            self.batches.append(len(sentences))
+        def gated(work):
+            self.batches.append(len(work))
             self.entered.set()
             assert self.open_event.wait(30), "gate never opened"
-            return run(sentences)
+            return run(work)
 
-        monkeypatch.setattr(engine, method, gated)
+        monkeypatch.setattr(engine, "add", gated)
 
     async def wait_entered(self) -> None:
         assert await asyncio.to_thread(self.entered.wait, 30)

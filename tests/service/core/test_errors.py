@@ -179,11 +179,10 @@ async def test_an_unexpected_failure_is_a_generic_500_logged_once_without_detail
 ):
     async with serve_app(continuous_batching=continuous) as (_, app):
 
-        def explode(sentences):
+        def explode(work):
             raise RuntimeError("secret internal detail")
 
-        engine = app.state.service.scheduler.engine
-        monkeypatch.setattr(engine, "add" if continuous else "embed_prepared", explode)
+        monkeypatch.setattr(app.state.service.scheduler.engine, "add", explode)
         transport = httpx.ASGITransport(app=app)  # an exception out of the app would raise
         with caplog.at_level("ERROR"):
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:

@@ -12,10 +12,18 @@ import pytest
 
 from elmo.inference.embedder import Embedder
 from factories import ELMO_REFERENCE, random_sentences
-from service.core.errors import ServiceError
+from service.engine.interface import (
+    Add,
+    Done,
+    EngineUnavailable,
+    Entry,
+    Failed,
+    Stop,
+    Work,
+)
 from service.engine.process import InferenceProcess
 from service.engine.scheduler import Scheduler
-from service.engine.streaming import ThreadStream, Work, add_message, serve_stream
+from service.engine.streaming import ThreadStream, serve_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -155,10 +163,10 @@ def test_a_bad_sentence_fails_only_its_keys_and_the_loop_goes_on(embedder):
     good = embedder.prepare([["fine", "words"]])[0].char_ids.numpy()
     inbox = [
         [
-            ("add", [(1, 1, np.zeros((0, 50), dtype=np.int64), None, None)]),
-            ("add", [(2, 2, good, None, None)]),
+            Add([Entry(1, 1, np.zeros((0, 50), dtype=np.int64), None, None)]),
+            Add([Entry(2, 2, good, None, None)]),
         ],
-        [("stop", None)],
+        [Stop()],
     ]
     sent = []
 
@@ -166,9 +174,9 @@ def test_a_bad_sentence_fails_only_its_keys_and_the_loop_goes_on(embedder):
         return inbox.pop(0) if inbox else []
 
     serve_stream(embedder.model, receive, sent.append)
-    failed = [m for m in sent if m[0] == "failed"]
-    assert failed == [("failed", [1], failed[0][2])] and "n >= 1" in failed[0][2]
-    done = [result for m in sent if m[0] == "done" for result in m[1]]
+    (failed,) = [m for m in sent if isinstance(m, Failed)]
+    assert failed.keys == [1] and "n >= 1" in failed.reason
+    done = [result for m in sent if isinstance(m, Done) for result in m.results]
     assert [key for key, _ in done] == [2]
 
 
@@ -224,10 +232,10 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
     collector.wait(lambda: collector.lost)
     ((keys, error),) = collector.lost
     assert keys is None  # everything in flight
-    assert isinstance(error, ServiceError) and error.code == "inference_restarted"
-    with pytest.raises(ServiceError) as refused:  # while the new child starts: at once
+    assert isinstance(error, EngineUnavailable) and error.code == "inference_restarted"
+    with pytest.raises(EngineUnavailable) as refused:  # while the new child starts: at once
         streaming_process.add([Work(101, 101, prepared[1])])
-    assert refused.value.code == "inference_unavailable" and refused.value.status == 503
+    assert refused.value.code == "inference_unavailable" and refused.value.retry_after_s == 5
     deadline = time.monotonic() + 60
     while not streaming_process.available and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -249,11 +257,11 @@ def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
 
     monkeypatch.setattr(streaming, "make_engine", no_new_engine)
     ids = embedder.prepare([["given"]])[0].char_ids.numpy()
-    inbox = [[("add", [(7, 7, ids, None, None)])], [("stop", None)]]
+    inbox = [[Add([Entry(7, 7, ids, None, None)])], [Stop()]]
     sent = []
     receive = lambda wait: inbox.pop(0) if inbox else []  # noqa: E731
     serve_stream(embedder.model, receive, sent.append, None, engine)  # one block finishes it
-    assert [key for m in sent if m[0] == "done" for key, _ in m[1]] == [7]
+    assert [key for m in sent if isinstance(m, Done) for key, _ in m.results] == [7]
 
 
 @pytest.mark.parametrize("ending", ["stop", "closed pipe"])
@@ -271,16 +279,16 @@ def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedde
     runner.start()
     try:
         for i, sentence in enumerate(prepared):  # one message each, as the server sends them
-            server.send(add_message([Work(i, i, sentence)]))
+            server.send(Add.of([Work(i, i, sentence)]))
         done = {}
         while len(done) < len(prepared):
             assert server.poll(60), "nothing came back"
-            kind, results, seconds = server.recv()
-            assert kind == "done" and seconds >= 0
-            done.update(results)
+            message = server.recv()
+            assert isinstance(message, Done) and message.seconds >= 0
+            done.update(message.results)
     finally:
         if ending == "stop":
-            server.send(("stop", None))
+            server.send(Stop())
         else:
             server.close()
         runner.join(30)
@@ -307,7 +315,7 @@ def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedde
         target=_stream_in_child, args=(Unsendable(child), embedder, make_engine(embedder.model))
     )
     runner.start()
-    server.send(add_message([Work(0, 0, embedder.prepare([["lost"]])[0])]))
+    server.send(Add.of([Work(0, 0, embedder.prepare([["lost"]])[0])]))
     runner.join(60)
     server.close()  # ends the child's reader thread
     assert not runner.is_alive()  # the process would exit: the server restarts it
@@ -322,11 +330,11 @@ def test_the_stream_sends_what_a_shape_keeps_of_a_sentences_vectors(embedder):
     prepared = embedder.prepare([["the", "cat", "sat"], ["el", "gato"]])
     pooled = Shape.openai(embedder.num_layers, "mean")
     overflow = Shape((0, 1, 2), Mix((0.0, 0.0, 0.0), 3e38), "none", False, "mean")
-    message = add_message([Work(1, 1, prepared[0], pooled), Work(2, 2, prepared[1], overflow)])
-    inbox = [[pickle.loads(pickle.dumps(message))], [("stop", None)]]  # as through the pipe
+    message = Add.of([Work(1, 1, prepared[0], pooled), Work(2, 2, prepared[1], overflow)])
+    inbox = [[pickle.loads(pickle.dumps(message))], [Stop()]]  # as through the pipe
     sent = []
     serve_stream(embedder.model, lambda wait: inbox.pop(0) if inbox else [], sent.append)
-    done = dict(result for m in sent if m[0] == "done" for result in m[1])
+    done = dict(result for m in sent if isinstance(m, Done) for result in m.results)
     words = embedder.embed_prepared([prepared[0]])[0]
     want = shape_vectors(words, (0, 1, 2), Mix.parse("average", 3), "mean", True)
     np.testing.assert_array_equal(done[1], want)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from factories import ELMO_REFERENCE, random_sentences
-from service.core.errors import ServiceError
+from service.engine.interface import EngineUnavailable, Work
 from service.engine.process import InferenceProcess
 
 
@@ -19,10 +19,20 @@ def inference():
     process.stop(timeout=10)
 
 
+def _embed(engine, prepared):
+    """Sentences through a batched engine as the scheduler hands them: the answers in order."""
+    done, lost = {}, []
+    engine.open(lambda results, seconds: done.update(results), lambda keys, e: lost.append(e))
+    engine.add([Work(i, 0, sentence) for i, sentence in enumerate(prepared)])
+    if lost:
+        raise lost[0]
+    return [done[i] for i in range(len(prepared))]
+
+
 def test_the_child_gives_the_vectors_of_the_embedder_in_this_process(inference, embedder):
     prepared = embedder.prepare(random_sentences(12, 20, seed=21))
     expected = embedder.embed_prepared(prepared)
-    for got, want in zip(inference.embed_prepared(prepared), expected, strict=True):
+    for got, want in zip(_embed(inference, prepared), expected, strict=True):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)
 
@@ -31,12 +41,12 @@ def test_a_killed_child_fails_its_batch_with_a_503_and_is_replaced(inference, em
     prepared = embedder.prepare([["one", "sentence"]])
     first_pid, restarts = inference.pid, inference.restarts
     os.kill(first_pid, signal.SIGKILL)
-    with pytest.raises(ServiceError) as failed:
-        inference.embed_prepared(prepared)
-    assert failed.value.status == 503 and failed.value.code == "inference_restarted"
+    with pytest.raises(EngineUnavailable) as failed:
+        _embed(inference, prepared)
+    assert failed.value.code == "inference_restarted"
     assert inference.restarts == restarts + 1 and inference.pid not in (None, first_pid)
     np.testing.assert_array_equal(
-        inference.embed_prepared(prepared)[0], embedder.embed_prepared(prepared)[0]
+        _embed(inference, prepared)[0], embedder.embed_prepared(prepared)[0]
     )
 
 
@@ -49,15 +59,15 @@ def test_a_failed_restart_is_tried_again_by_the_next_batch(inference, embedder, 
 
     os.kill(inference.pid, signal.SIGKILL)
     monkeypatch.setattr(inference, "_start", cannot_start)
-    with pytest.raises(ServiceError) as died:
-        inference.embed_prepared(prepared)
+    with pytest.raises(EngineUnavailable) as died:
+        _embed(inference, prepared)
     assert died.value.code == "inference_restarted" and inference.pid is None
-    with pytest.raises(ServiceError) as still_down:
-        inference.embed_prepared(prepared)
-    assert still_down.value.status == 503 and still_down.value.code == "inference_unavailable"
+    with pytest.raises(EngineUnavailable) as still_down:
+        _embed(inference, prepared)
+    assert still_down.value.code == "inference_unavailable"
     monkeypatch.setattr(inference, "_start", real_start)
     np.testing.assert_array_equal(
-        inference.embed_prepared(prepared)[0], embedder.embed_prepared(prepared)[0]
+        _embed(inference, prepared)[0], embedder.embed_prepared(prepared)[0]
     )
 
 

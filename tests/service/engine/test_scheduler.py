@@ -5,6 +5,7 @@ import pytest
 
 from elmo.inference.embedder import Embedder, PreparedSentence
 from factories import random_sentences
+from service.engine.batches import Batches
 from service.engine.scheduler import QueueFull, Scheduler, SchedulerStopped
 
 pytestmark = pytest.mark.anyio
@@ -31,8 +32,9 @@ def _sentences(embedder: Embedder, lengths: list[int], seed: int = 0) -> list[Pr
 
 
 def _scheduler(model, **limits) -> Scheduler:
+    """A scheduler of whole batches run by ``model`` (an embedder, or one that records)."""
     settings = {"max_batch_tokens": 64, "max_batch_sentences": 8, "queue_size": 100} | limits
-    return Scheduler(model, **settings)
+    return Scheduler(Batches(model), **settings)
 
 
 async def test_batches_group_similar_lengths_of_several_requests_under_the_token_budget(embedder):
