@@ -1,17 +1,17 @@
 """Dynamic batching: sentences of concurrent requests share forward passes.
 
-An LSTM runs as many steps as the longest row of its batch, and a forward pass costs about as
-much for one sentence as for dozens on a CPU's matrix units, so the server should neither run
-requests one by one nor mix a 3-word sentence with a 300-word one.  Every request's sentences
-go into one bounded queue; a single worker thread (inference never blocks the event loop, and
-one model runs one batch at a time) repeatedly takes the first waiting sentence plus the
-waiting sentences closest to it in length, as many as fit a token budget, runs them through
-:meth:`elmo.Embedder.embed_prepared`, and hands each request its own rows.  A request larger
-than one batch simply spans several.  The queue is bounded in sentences: when a request does
-not fit, :meth:`Scheduler.reserve` refuses it at once, before any work on it (the route
-answers 429), instead of growing an unbounded backlog; the room it reserves counts as waiting
-until the request is submitted.  A sentence's vectors do not depend on its batch (the library
-starts every sentence from the zero state), so batching never changes an answer.
+An LSTM runs as many steps as the longest row of its batch, and a forward pass costs about as much
+for one sentence as for dozens on a CPU's matrix units, so the server should neither run requests
+one by one nor mix a 3-word sentence with a 300-word one.  Every request's sentences go into one
+bounded queue; a single worker thread (inference never blocks the event loop, and one model runs one
+batch at a time) repeatedly takes the first waiting sentence plus the waiting sentences closest to
+it in length, as many as fit a token budget, hands them to the engine
+(:mod:`service.engine.interface`) as one batch, and gives each request its own rows.  A request
+larger than one batch simply spans several.  The queue is bounded in sentences: when a request does
+not fit, :meth:`Scheduler.reserve` refuses it at once, before any work on it (the route answers
+429), instead of growing an unbounded backlog; the room it reserves counts as waiting until the
+request is submitted.  A sentence's vectors do not depend on its batch (the library starts every
+sentence from the zero state), so batching never changes an answer.
 
 With a streaming engine (continuous batching, the default on a CPU; :mod:`service.engine.streaming`)
 the worker does not wait for a batch to finish: it hands the first waiting sentences to the
