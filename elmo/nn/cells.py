@@ -3,10 +3,10 @@
 Every cell runs one direction over ``(B, T, Din)``; :mod:`elmo.nn.recurrent` reverses sequences for
 the backward stack.  Two ways to run a cell, equal up to float rounding:
 
-- ``loop``: input projections a block of steps at a time, then per step one matmul by the
-  recurrent weights plus pointwise math.  Needed for clipping and peepholes, and used for
-  feature extraction on a CPU (see :func:`_loop_is_better`), where its products run in
-  row tiles of checked sizes and its gate functions in whole SIMD blocks (:mod:`elmo.nn.tiles`).
+- ``loop``: the step loop (:mod:`elmo.nn.step_loop`) calls the cell's :meth:`Cell.step` once a
+  time step.  Needed for clipping and peepholes, and used for feature extraction on a CPU (see
+  :func:`_loop_is_better`), where its products run in row tiles of checked sizes and its gate
+  functions in whole SIMD blocks (:mod:`elmo.nn.tiles`).
 - ``fused``: PyTorch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (cuDNN on GPU, oneDNN on CPU) over a
   packed batch, used whenever the cell's equations are exactly what that kernel computes.
 
@@ -21,31 +21,22 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from elmo.config import RecurrentConfig
 from elmo.nn.fused_rnn import run_packed
+from elmo.nn.step_loop import run_loop
 from elmo.nn.tiles import (
-    addmm,
-    addmm_,
     exact,
     row_major,
     sigmoid,
-    split,
     step_matmul,
-    step_tiles,
     tanh,
 )
 
-__all__ = ["Cell", "LSTMPCell", "build_cell", "host_to_device", "rnn_parameter"]
+__all__ = ["Cell", "LSTMPCell", "LoopWeights", "State", "build_cell", "rnn_parameter"]
 
 State = tuple[torch.Tensor, ...]
 LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G), (D, G), (H, D)
-
-# Rows x steps of input projections made at once by the loop on a CPU: a (256, G) block stays in
-# cache until its steps read it, which ran the default model's projections 2x faster than one
-# product over every step (whose output is tens of MB).  A GPU makes them all in one product.
-_CPU_INPUT_BLOCK_ROWS = 256
 
 
 def rnn_parameter(rnn: nn.RNNBase, name: str) -> torch.Tensor:
@@ -125,96 +116,8 @@ class Cell(nn.Module):
         state: State,
         weights: LoopWeights | None = None,
     ) -> tuple[torch.Tensor, State]:
-        """Step by step over rows sorted longest first, so that step ``t`` multiplies only the
-        rows still running (a prefix), as a packed sequence would.  On a CPU without gradients
-        every product runs in row tiles of checked sizes and the gates' functions in whole SIMD
-        blocks (:mod:`elmo.nn.tiles`), so a row gets the same bits in any batch.  ``weights``:
-        :meth:`loop_weights` made earlier, for a caller that runs a few steps at a time with
-        weights it knows to be unchanged (:mod:`elmo.inference.streaming`)."""
-        batch, steps = x.shape[0], x.shape[1]
-        order = None
-        if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
-            order = torch.argsort(lengths, descending=True, stable=True)  # (B,) on CPU
-            on_device = host_to_device(order, x.device)
-            x, lengths = x[on_device], lengths[order]
-            state = tuple(s[on_device] for s in state)
-        w_ih_t, w_hh_t, w_hr_t = weights or self.loop_weights()  # (Din, G), (D, G), (H, D)
-        b_ih = self.input_bias()  # (G,)
-        bias = None if self.additive else self.recurrent_bias()
-        if torch.is_autocast_enabled(x.device.type):
-            dtype = torch.get_autocast_dtype(x.device.type)
-            x, w_ih_t, b_ih = x.to(dtype), w_ih_t.to(dtype), b_ih.to(dtype)
-            w_hh_t = w_hh_t.to(dtype)
-            w_hr_t = None if w_hr_t is None else w_hr_t.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-        running = [int(n) for n in (lengths.unsqueeze(0) > torch.arange(steps)[:, None]).sum(1)]
-        running = [n for n in running if n > 0]  # rows that run step t, non-increasing
-        grad = torch.is_grad_enabled()
-        tiled = exact(x)
-        tiles = step_tiles(w_hh_t) if tiled else None  # None: the steps multiply plainly
-        block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
-
-        # On the tiled path every step runs whole tiles: rows past the running ones (zero
-        # inputs at first, their states never read) fill the last tile, so that no product
-        # pads anew.  ``padded(n)``: the rows a step of ``n`` running rows computes.
-        covered = {n: n if tiles is None else sum(split(tiles, n)) for n in set(running) | {batch}}
-
-        def padded(n: int) -> int:
-            return covered[n]
-
-        if padded(batch) > batch:
-            extra = padded(batch) - batch
-            state = tuple(torch.cat([s, s.new_zeros(extra, s.shape[1])]) for s in state)
-        outputs = []  # per step (n_t, D)
-        finished: list[State] = []  # final states of rows that ended, the last rows first
-        live = batch  # rows of ``state`` that are still running
-        xp, first, end = x, 0, 0  # the input products of steps first .. end - 1
-        whole: torch.Tensor | None = None
-        for t, n in enumerate(running):
-            if n < live:
-                finished.append(tuple(s[n:live] for s in state))
-                state = tuple(_rows(s, padded(n)) for s in state)
-                live = n
-            if t == end:  # the next block of steps
-                span = steps if block_rows is None else max(1, block_rows // n)
-                first, end = t, t + span
-                block = x[:n, first:end].transpose(0, 1)  # (<= span, n, Din)
-                flat = block.reshape(-1, block.shape[-1])
-                xp = addmm(b_ih, flat, w_ih_t) if tiled else torch.addmm(b_ih, flat, w_ih_t)
-                xp = xp.view(block.shape[0], n, -1)  # (<= span, n, G)
-                whole = None  # a step's rows and those that fill its last tile, reused
-            # Time-major, so that a step's rows are one contiguous (n, G) piece: read from
-            # a (n, span, G) block they lie a power of two apart and thrash the cache.
-            x_t = xp[t - first, :n]  # (n, G)
-            if padded(n) > n:
-                if whole is None or whole.shape[0] < padded(n):
-                    whole = xp.new_zeros(padded(n), xp.shape[2])
-                whole[:n] = x_t
-                x_t = whole[: padded(n)]
-            h = state[0]  # (n or its tiles' rows, D)
-            if bias is not None:
-                hp = (
-                    torch.addmm(bias, h, w_hh_t) if tiles is None else addmm(bias, h, w_hh_t, tiles)
-                )
-                state = self.step(x_t, hp, state, w_hr_t)
-            elif grad:
-                state = self.step(torch.addmm(x_t, h, w_hh_t), None, state, w_hr_t)
-            else:  # accumulate into the block: its step t is not read again
-                pre = x_t.addmm_(h, w_hh_t) if tiles is None else addmm_(x_t, h, w_hh_t, tiles)
-                state = self.step(pre, None, state, w_hr_t)
-            outputs.append(state[0] if padded(n) == n else state[0][:n])
-        finished.append(tuple(s[:live] for s in state))
-        final = tuple(torch.cat(parts) for parts in zip(*reversed(finished), strict=True))
-        if outputs:
-            sizes = torch.tensor(running, dtype=torch.int64)
-            packed = PackedSequence(torch.cat(outputs), sizes)
-            out, _ = pad_packed_sequence(packed, batch_first=True, total_length=steps)
-        else:
-            out = x.new_zeros(batch, steps, self.output_size)
-        if order is not None:
-            inverse = host_to_device(torch.argsort(order), x.device)
-            out, final = out[inverse], tuple(s[inverse] for s in final)
-        return out, final  # (B, T, D)
+        """This cell through the step loop (:func:`elmo.nn.step_loop.run_loop`)."""
+        return run_loop(self, x, lengths, state, weights)
 
     def fused(
         self, x: torch.Tensor, lengths: torch.Tensor, state: State
@@ -233,22 +136,6 @@ class Cell(nn.Module):
             row_major(self.recurrent_weight()),
             None if w_hr is None else row_major(w_hr),
         )
-
-
-def _rows(state: torch.Tensor, rows: int) -> torch.Tensor:
-    """The first ``rows`` rows of ``state (R, D)``, zero rows added past ``R`` (a step of fewer
-    running rows may still cover more with its tiles)."""
-    if rows <= state.shape[0]:
-        return state[:rows]
-    return torch.cat([state, state.new_zeros(rows - state.shape[0], state.shape[1])])
-
-
-def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU tensor (an index, lengths) on ``device``, without making the host wait for a
-    GPU's queue."""
-    if device.type != "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _loop_is_better(x: torch.Tensor) -> bool:

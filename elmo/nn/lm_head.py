@@ -13,7 +13,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-__all__ = ["CHUNK_ELEMENTS", "LMHead", "LMLoss", "summed_cross_entropy"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "NOT_PREDICTED",
+    "LMHead",
+    "LMLoss",
+    "lm_targets",
+    "summed_cross_entropy",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,22 @@ class LMLoss:
     @property
     def loss(self) -> torch.Tensor:
         return (self.forward + self.backward) / 2
+
+
+NOT_PREDICTED = -100  # a target where nothing is predicted (cross_entropy's ignore_index)
+
+
+def lm_targets(unit_ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward targets ``(B, T - 1)`` of sequences with boundaries ``(B, T)`` of
+    ``lengths`` units: position t predicts unit t + 1 forwards and t backwards from t + 1, where
+    t + 1 is inside the sequence; :data:`NOT_PREDICTED` elsewhere."""
+    steps = unit_ids.shape[1]
+    positions = torch.arange(steps - 1, device=unit_ids.device).unsqueeze(0)  # (1, T-1)
+    scored = positions < (lengths.to(unit_ids.device) - 1).unsqueeze(1)  # (B, T-1)
+    return (
+        torch.where(scored, unit_ids[:, 1:], NOT_PREDICTED),
+        torch.where(scored, unit_ids[:, :-1], NOT_PREDICTED),
+    )
 
 
 class LMHead(nn.Module):
@@ -48,12 +71,10 @@ class LMHead(nn.Module):
         lengths: torch.Tensor,
     ) -> LMLoss:
         # forward_top, backward_top: (B, T, D); unit_ids: (B, T); lengths: (B,) incl. boundaries
-        steps = unit_ids.shape[1]
-        positions = torch.arange(steps - 1, device=unit_ids.device).unsqueeze(0)  # (1, T-1)
-        scored = positions < (lengths.to(unit_ids.device) - 1).unsqueeze(1)  # (B, T-1)
-        fwd = functional.cross_entropy(self(forward_top[:, :-1][scored]), unit_ids[:, 1:][scored])
-        bwd = functional.cross_entropy(self(backward_top[:, 1:][scored]), unit_ids[:, :-1][scored])
-        return LMLoss(forward=fwd, backward=bwd, count=int(scored.sum()))
+        forward_targets, backward_targets = lm_targets(unit_ids, lengths)  # (B, T-1) each
+        fwd, bwd = self.summed_losses(forward_top, backward_top, forward_targets, backward_targets)
+        count = int((forward_targets != NOT_PREDICTED).sum())
+        return LMLoss(forward=fwd / count, backward=bwd / count, count=count)
 
     def summed_losses(
         self,
@@ -64,9 +85,10 @@ class LMHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed forward and backward cross-entropies, for training without host syncs.
 
-        forward_top, backward_top: (B, T, D); targets (B, T - 1), -100 where nothing is
-        predicted.  The forward top at t is scored against ``forward_targets[:, t]`` (unit
-        t + 1), the backward top at t + 1 against ``backward_targets[:, t]`` (unit t).
+        forward_top, backward_top: (B, T, D); targets (B, T - 1), :data:`NOT_PREDICTED` where
+        nothing is predicted (:func:`lm_targets`).  The forward top at t is scored against
+        ``forward_targets[:, t]`` (unit t + 1), the backward top at t + 1 against
+        ``backward_targets[:, t]`` (unit t).
         """
         dim = self.softmax.in_features
         if forward_top.is_cpu and not torch.is_autocast_enabled("cpu"):

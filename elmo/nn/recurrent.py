@@ -11,17 +11,20 @@ exists only to check parity with reference outputs that were produced that way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
 from elmo.config import RecurrentConfig
-from elmo.nn.cells import Cell, State, build_cell, host_to_device
+from elmo.nn.cells import Cell, LoopWeights, State, build_cell
+from elmo.nn.step_loop import host_to_device
 from elmo.nn.tiles import linear
 
 __all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
+
+Ran = tuple[torch.Tensor, State]  # a layer's output (B, T, D) and final state
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -53,8 +56,14 @@ class RecurrentLayer(nn.Module):
         lengths: torch.Tensor,
         state: State,
         use_fused: bool = True,
+        weights: LoopWeights | None = None,
     ) -> tuple[torch.Tensor, State]:
-        out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
+        """``weights``: the cell's loop weights made earlier; the step loop then runs with them
+        (:mod:`elmo.inference.streaming` runs a few steps at a time)."""
+        if weights is None:
+            out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
+        else:
+            out, state = self.cell.loop(x, lengths, state, weights)
         if self.output_projection is not None:
             out = linear(out, self.output_projection.weight)  # (B, T, D); padding stays 0 (no bias)
         return out, state
@@ -88,9 +97,25 @@ class RecurrentStack(nn.Module):
         # x: (B, T, D) → one (B, T, D) output per layer
         if states is None:
             states = self.initial_states(x.shape[0], x)
+
+        def run_layer(k: int, layer: RecurrentLayer, x: torch.Tensor, state: State) -> Ran:
+            return layer(self.dropout(x), lengths, state, use_fused)
+
+        return self.run(x, states, run_layer)
+
+    def run(
+        self,
+        x: torch.Tensor,
+        states: Sequence[State],
+        run_layer: Callable[[int, RecurrentLayer, torch.Tensor, State], Ran],
+    ) -> tuple[list[torch.Tensor], list[State]]:
+        """The stack over ``x`` (B, T, D), whoever runs its layers: layer k reads layer k - 1's
+        output, and with ``residual`` adds it to its own (k > 0).  ``run_layer(k, layer, input,
+        state)`` runs one layer: its forward here and in training, a block of steps of the
+        running rows in the streaming engine.  Each layer's output (B, T, D) and final state."""
         outputs, finals = [], []
         for k, (layer, state) in enumerate(zip(self.stack(), states, strict=True)):
-            out, final = layer(self.dropout(x), lengths, state, use_fused)
+            out, final = run_layer(k, layer, x, state)
             if k > 0 and self.residual:
                 out = out + x
             outputs.append(out)

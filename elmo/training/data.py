@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elmo.nn.lm_head import NOT_PREDICTED
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 from elmo.training.corpus import CorpusError, CorpusStats, corpus_files, fingerprint, read_lines
 
@@ -251,8 +252,8 @@ def make_batch(corpus: EncodedCorpus, indices: np.ndarray, unit_chars: np.ndarra
     inverse = inverse.reshape(ids.shape)
     # position t predicts t + 1 forwards and t - 1 backwards; both exist where t + 1 is real
     scored = real[:, 1:]
-    forward_targets = np.where(scored, ids[:, 1:], -100)
-    backward_targets = np.where(scored, ids[:, :-1], -100)
+    forward_targets = np.where(scored, ids[:, 1:], NOT_PREDICTED)  # as lm_targets makes them
+    backward_targets = np.where(scored, ids[:, :-1], NOT_PREDICTED)
     return Batch(
         units=torch.from_numpy(units),
         inverse=torch.from_numpy(inverse),

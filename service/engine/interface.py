@@ -186,4 +186,3 @@ def deliver_message(message: FromEngine, deliver: Deliver, fail: Fail) -> None:
         deliver(message.results, message.seconds)
     else:
         fail(message.keys, RuntimeError(f"inference failed: {message.reason}"))
-

@@ -268,13 +268,13 @@ def test_serve_stream_runs_the_engine_it_is_given(embedder, monkeypatch):
 def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedder, ending):
     from multiprocessing import Pipe
 
-    from service.engine.process import _stream_in_child
+    from service.engine.child import stream_in_child
     from service.engine.streaming import make_engine
 
     prepared = embedder.prepare(random_sentences(6, 10, seed=31))
     server, child = Pipe()
     runner = threading.Thread(
-        target=_stream_in_child, args=(child, embedder, make_engine(embedder.model))
+        target=stream_in_child, args=(child, embedder, make_engine(embedder.model))
     )
     runner.start()
     try:
@@ -300,7 +300,7 @@ def test_the_childs_pipe_threads_deliver_every_sentence_and_end_the_loop(embedde
 def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedder):
     from multiprocessing import Pipe
 
-    from service.engine.process import _stream_in_child
+    from service.engine.child import stream_in_child
     from service.engine.streaming import make_engine
 
     class Unsendable:
@@ -312,7 +312,7 @@ def test_a_result_the_child_cannot_send_ends_its_loop_instead_of_hanging(embedde
 
     server, child = Pipe()
     runner = threading.Thread(
-        target=_stream_in_child, args=(Unsendable(child), embedder, make_engine(embedder.model))
+        target=stream_in_child, args=(Unsendable(child), embedder, make_engine(embedder.model))
     )
     runner.start()
     server.send(Add.of([Work(0, 0, embedder.prepare([["lost"]])[0])]))
