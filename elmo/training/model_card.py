@@ -6,6 +6,7 @@ import json
 import os
 import platform
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,6 +59,15 @@ def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
     return line
 
 
+def _shown(path: Path) -> str:
+    """A data path as the card names it: relative to where training ran when it lies below,
+    else its name alone (a card does not carry the paths of the machine it was made on)."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
 def model_card(
     config: TrainConfig,
     data: TrainingData,
@@ -72,7 +82,7 @@ def model_card(
     forward, backward = ppl
     stats = data.train.stats
     valid = (
-        str(data.valid_path)
+        f"`{_shown(data.valid_path)}`"
         if data.valid_path
         else f"{len(data.valid)} sequences held out of the training text"
     )
@@ -85,10 +95,11 @@ ELMo-style biLM: char-CNN token encoder, {recurrent.num_layers} × {recurrent.ce
 with `elmo train`.
 
 ## Data
-- training text: `{data.train_path}` — {stats.summary()}; {len(data.train)} training sequences
+- training text: `{_shown(data.train_path)}` — {stats.summary()}; {len(data.train)} training \
+sequences
 - validation: {valid}
 - units: sentencepiece unigram, {data.units.vocab_size} pieces (byte fallback), `tokenizer.model`
-- licences: those of the training text above; list them here when publishing this model
+- licences: the training text's (`elmo train` does not know them: state them when publishing)
 
 ## Training
 - command: `{command}`

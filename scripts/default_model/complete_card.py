@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from elmo.evaluation.tasks import lm_perplexity
@@ -35,6 +36,8 @@ def main() -> None:
     manifest = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
     card_path = bundle / "MODEL_CARD.md"
     card = card_path.read_text(encoding="utf-8").split(MARK)[0]  # idempotent
+    licences = "- licences: per source, in the Corpus table below"
+    card = re.sub(r"(?m)^- licences: .*$", licences, card)
     if args.status and args.status not in card:
         title, _, rest = card.partition("\n")
         card = f"{title}\n\n**Status:** {args.status}\n{rest}"

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Train the default model on the GPU machine (device tool), from the repository root, with the
-# job prepared here by prepare_gpu_job.py carried along (build/ is git-ignored):
-#   run(command="bash scripts/default_model/gpu_train.sh", carry=["build/gpu_job"], timeout_s=600)
-# The machine's python3 has PyTorch, sentencepiece and safetensors; the repository is used from
+# Train the default model on a GPU machine, from the repository root, with the job that
+# prepare_gpu_job.py made (JOB, default build/gpu_job; build/ is git-ignored) beside it.  The
+# machine's python3 needs PyTorch, sentencepiece and safetensors; the repository is used from
 # source (PYTHONPATH), nothing is installed or fetched.  Training stops at the config's
-# run.max_time_s (480 s by default: the command limit is 600 s, start-up and packing included);
-# what comes back under $OUT: the float16 bundle in <= 15 MiB parts, metrics, the log.
+# run.max_time_s (MAX_TIME overrides it); OUT receives the float16 bundle in <= 15 MiB parts,
+# the metrics and the log (scripts/default_model/unpack_run.py joins them again).
 set -euo pipefail
 JOB=${JOB:-build/gpu_job}
-OUT=${OUT:?set by the device tool}
+OUT=${OUT:?the directory for the results}
 MAX_TIME=${MAX_TIME:-}
-work=/tmp/elmo_gpu_job
-rm -rf "$work" && mkdir -p "$work" "$OUT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no GPU"; } | tee "$OUT/gpu.txt"
 tar -xJf "$JOB/train.enc.tar.xz" -C "$work"

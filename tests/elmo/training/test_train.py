@@ -140,13 +140,16 @@ def test_resuming_with_another_config_is_refused(tmp_path):
 
 
 def test_cli_trains_with_overrides_and_prints_the_result(tmp_path, capsys):
+    text = tmp_path / "elsewhere" / "my-corpus.txt"  # outside the working directory
+    text.parent.mkdir()
+    text.write_bytes((CORPUS / "train.txt").read_bytes())
     code = main(
         [
             "train",
             "--train",
-            str(CORPUS / "train.txt"),
+            str(text),
             "--output",
-            str(tmp_path),
+            str(tmp_path / "run"),
             "--config",
             str(TINY),
             "--max-steps",
@@ -157,8 +160,10 @@ def test_cli_trains_with_overrides_and_prints_the_result(tmp_path, capsys):
     )
     assert code == 0
     assert "validation perplexity forward" in capsys.readouterr().out
-    # no --valid: part of the training text was held out
-    assert "held out of the training text" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    card = (tmp_path / "run" / "model" / "MODEL_CARD.md").read_text()
+    assert "held out of the training text" in card  # no --valid: part of the text was held out
+    # the card names the text, not where it lay on this machine
+    assert "training text: `my-corpus.txt`" in card and str(tmp_path) not in card
 
 
 def test_rerunning_a_finished_run_changes_nothing(tmp_path):
