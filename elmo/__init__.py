@@ -1,7 +1,10 @@
 """ELMo contextual embeddings: char-CNN token encoder + biLSTM language model.
 
-Public API: :class:`Embedder` for feature extraction, :class:`BiLM` and :class:`ScalarMix` for
-models, the config dataclasses, bundle save/load, and the exception hierarchy.
+The public API is what this module exports: :class:`Embedder` for feature extraction,
+:class:`Elmo` for task models, :class:`BiLM` and :class:`ScalarMix` for models, the config
+dataclasses, bundle save/load and lookup, the pieces a server batches with
+(:class:`PreparedSentence`, :class:`StreamingBiLM`, the pooling functions), and the exception
+hierarchy.  The REST service imports nothing else.
 
 The parts live in subpackages by role: :mod:`elmo.nn` (the network, leaf to whole),
 :mod:`elmo.inference` (embeddings from a trained model), :mod:`elmo.io` (model and data formats),
@@ -11,16 +14,28 @@ The parts live in subpackages by role: :mod:`elmo.nn` (the network, leaf to whol
 from elmo import moved as _moved
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.errors import ConfigError, ElmoError, InvalidInputError, WeightFileError
-from elmo.inference.embedder import Embedder, Embedding
+from elmo.inference.embedder import Embedder, Embedding, PreparedSentence, word_vectors
 from elmo.inference.module import Elmo, ElmoOutput
-from elmo.inference.pooling import Mix
-from elmo.io.bundle import load_bundle, load_model, save_bundle
+from elmo.inference.pooling import FLOAT32_MAX, Mix, mix_layers, pool_sentence, resolve_layers
+from elmo.inference.streaming import StreamingBiLM
+from elmo.io.bundle import (
+    default_model_path,
+    is_model_dir,
+    load_bundle,
+    load_config,
+    load_model,
+    load_tokenizer,
+    resolve_model_path,
+    save_bundle,
+)
 from elmo.io.convert import load_original
 from elmo.nn.bilm import BiLM, BiLMOutput
 from elmo.nn.chars import batch_to_char_ids
 from elmo.nn.scalar_mix import ScalarMix
+from elmo.tokenization import pre_tokenize
 
 __all__ = [
+    "FLOAT32_MAX",
     "BiLM",
     "BiLMOutput",
     "CharCNNConfig",
@@ -33,14 +48,26 @@ __all__ = [
     "InvalidInputError",
     "Mix",
     "ModelConfig",
+    "PreparedSentence",
     "RecurrentConfig",
     "ScalarMix",
+    "StreamingBiLM",
     "WeightFileError",
     "batch_to_char_ids",
+    "default_model_path",
+    "is_model_dir",
     "load_bundle",
+    "load_config",
     "load_model",
     "load_original",
+    "load_tokenizer",
+    "mix_layers",
+    "pool_sentence",
+    "pre_tokenize",
+    "resolve_layers",
+    "resolve_model_path",
     "save_bundle",
+    "word_vectors",
 ]
 
 __version__ = "0.1.0"

@@ -16,8 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from elmo import __version__
-from elmo.inference.embedder import Embedder
+from elmo import Embedder, __version__
 from service.api import paths, router
 from service.core.errors import install_handlers
 from service.core.metrics import Metrics

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from elmo.errors import ElmoError
+from elmo import ElmoError
 
 # Packages of the ``service`` extra: missing one means the extra is not installed.
 _SERVICE_PACKAGES = {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings"}

@@ -21,8 +21,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
-from elmo.errors import ConfigError, WeightFileError
-from elmo.io.bundle import default_model_path, is_model_dir, resolve_model_path
+from elmo import ConfigError, WeightFileError, default_model_path, is_model_dir, resolve_model_path
 from service.app import create_app
 from service.core.settings import Settings
 from service.state import ServiceState

@@ -16,9 +16,7 @@ from pathlib import Path
 import anyio
 import torch
 
-from elmo.inference.embedder import Embedder
-from elmo.io.bundle import load_config, load_tokenizer
-from elmo.nn.bilm import BiLM
+from elmo import BiLM, Embedder, load_config, load_tokenizer
 from service.core.errors import ServiceError
 from service.core.metrics import Metrics
 from service.core.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from elmo.inference.pooling import Mix, resolve_layers
+from elmo import Mix, resolve_layers
 from service.api.encoding import encode_array
 from service.api.flow import ERRORS, State, embed_inputs, json_bytes, run_work
 from service.api.inputs import Sentence

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from elmo.errors import InvalidInputError
-from elmo.inference.embedder import Embedder, PreparedSentence
-from elmo.tokenization import pre_tokenize
+from elmo import Embedder, InvalidInputError, PreparedSentence, pre_tokenize
 from service.core.errors import ServiceError
 
 __all__ = ["Sentence", "prepare_inputs", "tokenize_inputs"]

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from elmo.inference.pooling import FLOAT32_MAX
+from elmo import FLOAT32_MAX
 
 __all__ = [
     "EmbedRequest",

@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from elmo.errors import InvalidInputError
+from elmo import InvalidInputError
 from service.engine.interface import EngineUnavailable
 
 __all__ = [

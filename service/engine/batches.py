@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from elmo.inference.embedder import Embedder, PreparedSentence
+from elmo import Embedder, PreparedSentence
 from service.engine.interface import (
     Add,
     Deliver,

@@ -15,8 +15,7 @@ import signal
 import threading
 from multiprocessing.connection import Connection
 
-from elmo.inference.embedder import Embedder
-from elmo.inference.streaming import StreamingBiLM
+from elmo import Embedder, StreamingBiLM
 from service.engine.batches import run_batch
 from service.engine.interface import (
     Add,

@@ -24,7 +24,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from elmo.inference.embedder import PreparedSentence
+from elmo import PreparedSentence
 from service.engine.shape import Refusal, Shape
 
 __all__ = [

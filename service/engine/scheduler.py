@@ -39,7 +39,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from elmo.inference.embedder import PreparedSentence
+from elmo import PreparedSentence
 from service.core.metrics import Metrics
 from service.engine.interface import Engine, EngineUnavailable, Result, Work
 from service.engine.shape import Shape

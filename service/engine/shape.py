@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elmo.errors import InvalidInputError
-from elmo.inference.embedder import word_vectors
-from elmo.inference.pooling import Mix, mix_layers, pool_sentence
+from elmo import InvalidInputError, Mix, mix_layers, pool_sentence, word_vectors
 
 __all__ = ["Refusal", "Shape", "l2_normalize", "shape_vectors"]
 

@@ -22,8 +22,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 
-from elmo.inference.streaming import StreamingBiLM
-from elmo.nn.bilm import BiLM
+from elmo import BiLM, StreamingBiLM
 from service.engine.interface import (
     Add,
     Deliver,
