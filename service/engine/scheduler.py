@@ -32,67 +32,21 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import itertools
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from elmo import PreparedSentence
 from service.core.metrics import Metrics
 from service.engine.interface import Engine, EngineUnavailable, Result, Work
+from service.engine.jobs import Job, Queued, QueueFull, SchedulerStopped, fair_order
+from service.engine.selection import first_that_fit, nearest_in_length
 from service.engine.shape import Shape
 
 __all__ = ["Job", "QueueFull", "Reservation", "Result", "Scheduler", "SchedulerStopped"]
 
 logger = logging.getLogger("service.engine.scheduler")
-
-
-class QueueFull(Exception):
-    """The queue has no room for a request's sentences."""
-
-
-class SchedulerStopped(Exception):
-    """The scheduler is shutting down and takes no new work."""
-
-
-class Job:
-    """One request's sentences on their way through the model; ``future`` gets, in input
-    order, each one's unit vectors ``[L, n_units, 2D]``, or what ``shape`` makes of them."""
-
-    def __init__(
-        self,
-        sentences: Sequence[PreparedSentence],
-        loop: asyncio.AbstractEventLoop,
-        shape: Shape | None = None,
-    ):
-        self.sentences = list(sentences)
-        self.shape = shape
-        self.results: list[Result | None] = [None] * len(self.sentences)
-        self.remaining = len(self.sentences)
-        self.cancelled = False
-        self.tag = 0.0  # the virtual finish time of its last queued sentence
-        self.group = 0  # its number: its sentences share its part of the running batch
-        self.flight_rows = 0  # streaming: its sentences in the engine, and their units
-        self.flight_units = 0
-        self.loop = loop
-        self.future: asyncio.Future[list[Result]] = loop.create_future()
-
-    def _settle(self, result: list[Result] | None, error: BaseException | None) -> None:
-        """Resolve the future from the worker thread (futures belong to their loop)."""
-
-        def settle() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(result)  # type: ignore[arg-type]
-
-        # A closed loop raises RuntimeError: nobody waits for this answer any more.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(settle)
 
 
 class Reservation:
@@ -108,19 +62,6 @@ class Reservation:
         """Give the room back (nothing once submitted or released)."""
         with self.scheduler._cond:
             self.scheduler._take_reservation(self)
-
-
-@dataclass(eq=False)
-class _Item:
-    job: Job
-    position: int
-    units: int
-    seq: int = field(default=0)
-    tag: float = 0.0  # virtual finish time: the order in which waiting sentences are served
-
-
-def _order(item: _Item) -> tuple[float, int]:
-    return (item.tag, item.seq)
 
 
 class Scheduler:
@@ -154,11 +95,11 @@ class Scheduler:
         self.queue_size = queue_size
         self.metrics = metrics or Metrics()
         self._cond = threading.Condition()
-        self._pending: list[_Item] = []
+        self._pending: list[Queued] = []
         self._seq = itertools.count()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._in_flight: dict[int, _Item] = {}  # streaming: sentences in the engine, by key
+        self._in_flight: dict[int, Queued] = {}  # streaming: sentences in the engine, by key
         self._flight_units = 0
         self._virtual = 0.0  # the tag of the last sentence served
         self._groups = itertools.count()
@@ -234,8 +175,8 @@ class Scheduler:
             self.check_room(len(job.sentences))
             for i, sentence in enumerate(job.sentences):
                 job.tag = max(job.tag, self._virtual) + max(sentence.num_units, 1)
-                item = _Item(job, i, sentence.num_units, next(self._seq), job.tag)
-                bisect.insort(self._pending, item, key=_order)
+                item = Queued(job, i, sentence.num_units, next(self._seq), job.tag)
+                bisect.insort(self._pending, item, key=fair_order)
             self.metrics.queue_depth.set(len(self._pending))
             self._cond.notify()
         return job
@@ -281,7 +222,7 @@ class Scheduler:
         except Exception:  # the engine is gone, and its sentences with it
             logger.exception("could not drop %d sentences from the model", len(keys))
 
-    def _add(self, batch: list[_Item]) -> None:
+    def _add(self, batch: list[Queued]) -> None:
         work = [
             Work(item.seq, item.job.group, item.job.sentences[item.position], item.job.shape)
             for item in batch
@@ -293,7 +234,7 @@ class Scheduler:
                 logger.exception("could not hand %d sentences to the model", len(batch))
             self._lost([item.seq for item in batch], exc)
 
-    def _hand_over(self) -> list[_Item]:
+    def _hand_over(self) -> list[Queued]:
         """Take the waiting sentences that fit into the engine (call locked)."""
         if not self._pending:
             return []
@@ -319,39 +260,23 @@ class Scheduler:
             return not self._in_flight
         return bool(self._take_first(dry=True))
 
-    def _take_first(self, dry: bool = False) -> list[_Item]:
-        """The first waiting sentences, in fair order, that fit beside those in flight: within
-        their request's share (``max_batch_sentences``, ``max_batch_tokens``) and the batch's
-        (twice those).  A request with nothing running always fits its share; a batch with
-        nothing running takes at least one sentence.  ``dry``: only look.  A running batch has
-        no padding, so lengths need no grouping."""
+    def _take_first(self, dry: bool = False) -> list[Queued]:
+        """The first waiting sentences that fit beside those in flight (``dry``: only look)."""
         rows = 2 * self.max_batch_sentences - len(self._in_flight)
         units = 2 * self.max_batch_tokens - self._flight_units
-        share: dict[int, tuple[int, int]] = {}  # request → its rows and units with these
-        taken: list[_Item] = []
-        for item in self._pending:
-            if rows <= 0:
-                break
-            job = item.job
-            held_rows, held_units = share.get(id(job), (job.flight_rows, job.flight_units))
-            fits_share = held_rows == 0 or (
-                held_rows < self.max_batch_sentences
-                and held_units + item.units <= self.max_batch_tokens
-            )
-            if not fits_share or (item.units > units and (taken or self._in_flight)):
-                continue
-            if dry:
-                return [item]
-            taken.append(item)
-            share[id(job)] = (held_rows + 1, held_units + item.units)
-            rows, units = rows - 1, units - item.units
-        if taken:
-            chosen = {id(item) for item in taken}
-            self._pending = [item for item in self._pending if id(item) not in chosen]
-            self._served(taken)
+        share = (self.max_batch_sentences, self.max_batch_tokens)
+        taken = first_that_fit(self._pending, rows, units, share, bool(self._in_flight), dry)
+        if taken and not dry:
+            self._take(taken)
         return taken
 
-    def _served(self, batch: list[_Item]) -> None:
+    def _take(self, batch: list[Queued]) -> None:
+        """Waiting sentences leave the queue (call locked)."""
+        chosen = {id(item) for item in batch}
+        self._pending = [item for item in self._pending if id(item) not in chosen]
+        self._served(batch)
+
+    def _served(self, batch: list[Queued]) -> None:
         self._virtual = max([self._virtual, *(item.tag for item in batch)])
 
     def _deliver(self, results: list[tuple[int, Result]], seconds: float) -> None:
@@ -377,49 +302,19 @@ class Scheduler:
             self._cond.notify_all()
         self._fail(items, error)
 
-    def _release(self, item: _Item) -> None:
+    def _release(self, item: Queued) -> None:
         """An item has left the engine (call locked)."""
         self._flight_units -= item.units
         item.job.flight_rows -= 1
         item.job.flight_units -= item.units
 
-    def _take_batch(self) -> list[_Item]:
-        """The first waiting sentence (in fair order) and its nearest neighbours in length,
-        under the budget.
-
-        Anchoring on the first sentence bounds every sentence's wait; growing the batch
-        towards whichever neighbour adds the least padding keeps rows of similar length.
-        """
-        anchor = self._pending[0]
-        ordered = sorted(self._pending, key=lambda item: (item.units, item.seq))
-        lo = hi = next(i for i, item in enumerate(ordered) if item is anchor)
-        longest = max(anchor.units, 1)
-        while hi - lo + 1 < self.max_batch_sentences:
-            rows = hi - lo + 1
-            options = []
-            if lo > 0 and longest * (rows + 1) <= self.max_batch_tokens:
-                left = ordered[lo - 1]
-                options.append((longest - left.units, left.seq, -1))
-            if hi + 1 < len(ordered):
-                right = ordered[hi + 1]
-                if max(right.units, 1) * (rows + 1) <= self.max_batch_tokens:
-                    options.append(((right.units - longest) * rows, right.seq, 1))
-            if not options:
-                break
-            _, _, side = min(options)
-            if side < 0:
-                lo -= 1
-            else:
-                hi += 1
-                longest = max(longest, ordered[hi].units)
-        batch = ordered[lo : hi + 1]
-        taken = {id(item) for item in batch}
-        self._pending = [item for item in self._pending if id(item) not in taken]
-        self._served(batch)
+    def _take_batch(self) -> list[Queued]:
+        batch = nearest_in_length(self._pending, self.max_batch_sentences, self.max_batch_tokens)
+        self._take(batch)
         return batch
 
     @staticmethod
-    def _settle_item(item: _Item, array: Result) -> None:
+    def _settle_item(item: Queued, array: Result) -> None:
         """One sentence's vectors; its request is answered with its last sentence.  Only one
         thread delivers (the worker, or the streaming engine's), so ``remaining`` needs no
         lock."""
@@ -431,7 +326,7 @@ class Scheduler:
         if job.remaining == 0:
             job._settle(job.results, None)  # type: ignore[arg-type]
 
-    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+    def _fail(self, batch: list[Queued], error: BaseException) -> None:
         """Fail every request with a sentence in ``batch`` (their other sentences are dropped)."""
         for job in {id(item.job): item.job for item in batch}.values():
             self.cancel(job)
