@@ -10,23 +10,21 @@ only every ``log_every`` steps (no host sync per step on a GPU).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import distributed as dist
 from tqdm import tqdm
 
-from elmo.config import from_dict, to_dict
+from elmo.config import to_dict
 from elmo.errors import ConfigError
-from elmo.io.bundle import load_bundle, load_config, load_tokenizer, read_training, save_bundle
+from elmo.io.bundle import save_bundle
 from elmo.nn.bilm import BiLM
 from elmo.training.checkpoint import (
     TrainingState,
@@ -42,6 +40,7 @@ from elmo.training.model_card import model_card
 from elmo.training.objective import LanguageModelObjective
 from elmo.training.optim import build_optimizer, learning_rate
 from elmo.training.prepare import TrainingData, prepare_data
+from elmo.training.resume import check_resumable, drop_metrics_after, earlier_record, warm_start
 from elmo.training.step import StepSettings, autocast, run_step
 
 __all__ = ["TrainResult", "train"]
@@ -112,19 +111,7 @@ def _train(
     output = Path(output_dir)
     ctx = _setup_distributed(config)
     data = prepare_data(config, train_path, valid_path, output, ctx.main, _barrier)
-    model_config = replace(config.model, vocab_size=data.units.vocab_size)
-    torch.manual_seed(config.run.seed)
-    model = BiLM(model_config).to(ctx.device).train()
-    lstm = config.run.lstm
-    model.recurrent.use_fused = lstm == "fused" or (lstm == "auto" and ctx.device.type != "cpu")
-    objective = LanguageModelObjective(model, data.units.unit_char_ids().to(ctx.device))
-    wrapped = (
-        torch.nn.parallel.DistributedDataParallel(
-            objective, device_ids=[ctx.device] if ctx.device.type == "cuda" else None
-        )
-        if ctx.world > 1
-        else objective
-    )
+    model, objective, wrapped = _model(config, ctx, data)
     optimizer = build_optimizer(model, config.optim, ctx.device)
     saved_config = {
         "train": to_dict(config),
@@ -137,13 +124,13 @@ def _train(
     checkpoint = latest_checkpoint(output / "checkpoints")
     if checkpoint is None and config.run.init_from is not None:
         warm_start(model, config.run.init_from, data, output if ctx.main else None)
-    earlier = _earlier(output)
+    earlier = earlier_record(output)
     torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     if checkpoint is not None:
-        _check_resumable(checkpoint_config(checkpoint), saved_config, checkpoint)
+        check_resumable(checkpoint_config(checkpoint), saved_config, checkpoint)
         state = load_checkpoint(checkpoint, model, optimizer, ctx.rank)
         if ctx.main:
-            _drop_metrics_after(output / "metrics.jsonl", state.step)
+            drop_metrics_after(output / "metrics.jsonl", state.step)
             print(f"resuming from {checkpoint} (step {state.step})", flush=True)
     loop = _Loop(config, ctx, data, wrapped, model, optimizer, state, saved_config, output)
     first_step = state.step
@@ -165,89 +152,26 @@ def _train(
     return TrainResult(bundle, state, *ppl)
 
 
-WARM_START_FILE = "warm_start.json"
-
-
-def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) -> None:
-    """Load the weights of the bundle at ``path`` into ``model`` (a fresh run's) and, on the
-    main rank, note in ``output`` where they came from and how they were trained, for the
-    model card of every later export of the run (resumed or not)."""
-    theirs = to_dict(load_config(path))  # first: a path that is no bundle is named as such
-    units = load_tokenizer(path)
-    if units is None or units.model_proto != data.units.model_proto:
-        raise ConfigError(
-            f"run.init_from={path!r}: its tokenizer is not the run's (set tokenizer.model to "
-            "its tokenizer.model)"
-        )
-    ours = to_dict(model.config)
-    for document in (theirs, ours):
-        document.pop("dropout", None)  # dropout shapes no weight
-    if theirs != ours:
-        different = sorted(_differences(theirs, ours))
-        raise ConfigError(
-            f"run.init_from={path!r}: its architecture differs from [model] in "
-            + ", ".join(different)
-        )
-    model.load_state_dict(load_bundle(path).state_dict(), strict=True)
-    if output is not None:
-        record = {"from": str(path), **(read_training(path) or {})}
-        (output / WARM_START_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
-
-
-def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "model") -> list[str]:
-    names = []
-    for key in sorted(set(a) | set(b)):
-        left, right = a.get(key), b.get(key)
-        if isinstance(left, dict) and isinstance(right, dict):
-            names += _differences(left, right, f"{prefix}.{key}")
-        elif left != right:
-            names.append(f"{prefix}.{key} ({left!r} there, {right!r} here)")
-    return names
-
-
-def _earlier(output: Path) -> dict[str, Any] | None:
-    """The record of the bundle this run was warm-started from, if it was."""
-    path = output / WARM_START_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def _drop_metrics_after(path: Path, step: int) -> None:
-    """Forget evaluations logged after the checkpoint (the run is killed and resumed there)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+def _model(
+    config: TrainConfig, ctx: _Dist, data: TrainingData
+) -> tuple[BiLM, LanguageModelObjective, torch.nn.Module]:
+    """The run's model (seeded), its objective, and that objective as the ranks share it."""
+    model_config = replace(config.model, vocab_size=data.units.vocab_size)
+    torch.manual_seed(config.run.seed)
+    model = BiLM(model_config).to(ctx.device).train()
+    lstm = config.run.lstm
+    model.recurrent.use_fused = lstm == "fused" or (lstm == "auto" and ctx.device.type != "cpu")
+    objective = LanguageModelObjective(model, data.units.unit_char_ids().to(ctx.device))
+    if ctx.world == 1:
+        return model, objective, objective
+    devices = [ctx.device] if ctx.device.type == "cuda" else None
+    wrapped = torch.nn.parallel.DistributedDataParallel(objective, device_ids=devices)
+    return model, objective, wrapped
 
 
 def _barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
-
-
-def _check_resumable(previous: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """A run resumes only with the config it started with (limits, threads and the LSTM path
-    may change)."""
-
-    def comparable(document: dict[str, Any]) -> dict[str, Any]:
-        train = document["train"]
-        # settings added since the checkpoint was made count with their defaults; one this
-        # version does not know leaves the document as it is, and so unequal
-        with contextlib.suppress(ConfigError):
-            train = to_dict(from_dict(TrainConfig, train, where="train"))
-        run = {
-            k: v
-            for k, v in train["run"].items()
-            if k not in ("max_steps", "max_time_s", "threads", "lstm")
-        }
-        return {**document, "train": {**train, "run": run}}
-
-    if comparable(previous) != comparable(current):
-        raise ConfigError(
-            f"{path}: the checkpoint was made with another config, data or number of ranks; "
-            "use the same config "
-            "and data (only run.max_steps, run.max_time_s, run.threads and run.lstm may change) "
-            "or another --output"
-        )
 
 
 class _Loop:
