@@ -99,31 +99,10 @@ def prepare_inputs(
             (prepared,) = embedder.prepare([tokens])
         except InvalidInputError as exc:  # the library names the token; we name the input
             raise ServiceError(400, f"{where}: {exc}", param=where, code="invalid_value") from None
-        truncated = prepared.num_units > max_sentence_tokens
-        if truncated and not truncate:
-            hint = '; shorten it or send "truncate": true' if field == "inputs" else ""
-            raise ServiceError(
-                400,
-                f"{where} has {prepared.num_units} tokens (model units), more than "
-                f"max_sentence_tokens={max_sentence_tokens}{hint}",
-                param=where,
-                code="sentence_too_long",
-            )
-        if truncated:
-            prepared, kept = _truncate(prepared, max_sentence_tokens)
-            if kept == 0:  # a first word longer than the limit: nothing whole is left
-                first = _units_of_word(embedder, tokens[0])
-                raise ServiceError(
-                    400,
-                    f"{where}: its first word alone has {first} tokens (model units), more "
-                    f"than max_sentence_tokens={max_sentence_tokens}; truncation keeps whole "
-                    "words, so nothing would be left",
-                    param=where,
-                    code="sentence_too_long",
-                )
-            tokens = tokens[:kept]
-            offsets = offsets[:kept] if offsets is not None else None
-        sentences.append(Sentence(tokens, offsets, prepared, truncated))
+        sentence = Sentence(tokens, offsets, prepared, False)
+        if prepared.num_units > max_sentence_tokens:
+            sentence = _cut(embedder, sentence, max_sentence_tokens, truncate, where, field)
+        sentences.append(sentence)
         total += prepared.num_units
         if max_request_tokens is not None and total > max_request_tokens:
             raise ServiceError(
@@ -134,6 +113,35 @@ def prepare_inputs(
                 code="request_too_large",
             )
     return sentences
+
+
+def _cut(
+    embedder: Embedder, sentence: Sentence, limit: int, truncate: bool, where: str, field: str
+) -> Sentence:
+    """A sentence over ``limit`` units: refused, or with ``truncate`` its longest prefix of
+    whole words that fits (refused when not even its first word does)."""
+    if not truncate:
+        hint = '; shorten it or send "truncate": true' if field == "inputs" else ""
+        raise ServiceError(
+            400,
+            f"{where} has {sentence.prepared.num_units} tokens (model units), more than "
+            f"max_sentence_tokens={limit}{hint}",
+            param=where,
+            code="sentence_too_long",
+        )
+    prepared, kept = _truncate(sentence.prepared, limit)
+    if kept == 0:  # a first word longer than the limit: nothing whole is left
+        first = _units_of_word(embedder, sentence.tokens[0])
+        raise ServiceError(
+            400,
+            f"{where}: its first word alone has {first} tokens (model units), more than "
+            f"max_sentence_tokens={limit}; truncation keeps whole words, so nothing would be "
+            "left",
+            param=where,
+            code="sentence_too_long",
+        )
+    offsets = sentence.offsets[:kept] if sentence.offsets is not None else None
+    return Sentence(sentence.tokens[:kept], offsets, prepared, True)
 
 
 def _units_of_word(embedder: Embedder, word: str) -> int:

@@ -68,24 +68,8 @@ def serve_stream(
     busy = 0.0
     running: dict[Hashable, Entry] = {}  # what the engine runs, by key (for shapes, failures)
     while True:
-        for message in receive(not len(engine)):
-            if isinstance(message, Stop):
-                return
-            if isinstance(message, Drop):
-                engine.drop(message.keys)
-                for key in message.keys:
-                    running.pop(key, None)
-                continue
-            entries = message.entries
-            try:
-                engine.add(
-                    [(e.key, torch.from_numpy(e.char_ids)) for e in entries],
-                    [e.group for e in entries],
-                )
-            except Exception as exc:  # a bad sentence fails its request, not the engine
-                send(Failed(keys_of(entries), reason(exc)))
-                continue
-            running.update((e.key, e) for e in entries)
+        if not _take(receive(not len(engine)), engine, running, send):
+            return
         if not len(engine):
             continue
         started = time.perf_counter()
@@ -101,6 +85,34 @@ def serve_stream(
         if finished:
             send(Done([_answer(key, vectors, running) for key, vectors in finished], busy))
             busy = 0.0
+
+
+def _take(
+    messages: list[ToEngine],
+    engine: StreamingBiLM,
+    running: dict[Hashable, Entry],
+    send: Callable[[FromEngine], None],
+) -> bool:
+    """Sentences join (a bad one fails its request, not the engine) or leave; False on Stop."""
+    for message in messages:
+        if isinstance(message, Stop):
+            return False
+        if isinstance(message, Drop):
+            engine.drop(message.keys)
+            for key in message.keys:
+                running.pop(key, None)
+            continue
+        entries = message.entries
+        try:
+            engine.add(
+                [(e.key, torch.from_numpy(e.char_ids)) for e in entries],
+                [e.group for e in entries],
+            )
+        except Exception as exc:
+            send(Failed(keys_of(entries), reason(exc)))
+            continue
+        running.update((e.key, e) for e in entries)
+    return True
 
 
 def _answer(
