@@ -18,8 +18,8 @@ __all__ = ["add_corpus_command", "default_sources"]
 
 
 def default_sources() -> Path:
-    """The repository's ``corpus/sources.toml``."""
-    return Path(__file__).resolve().parents[2] / "corpus" / "sources.toml"
+    """``corpus/sources.toml`` in the working directory (the repository's, run from a clone)."""
+    return Path.cwd() / "corpus" / "sources.toml"
 
 
 def _build(args: argparse.Namespace) -> None:

@@ -208,8 +208,10 @@ def load_bundle(directory: str | Path) -> BiLM:
 
 
 def models_dir() -> Path:
-    """Where named models live: ``$ELMO_MODELS_DIR``, else the repository's ``models/``."""
-    return Path(os.environ.get("ELMO_MODELS_DIR", Path(__file__).resolve().parents[1] / "models"))
+    """Where named models live: ``$ELMO_MODELS_DIR``, else ``models/`` in the working
+    directory (a clone of the repository keeps the default model there; the image sets the
+    variable)."""
+    return Path(os.environ.get("ELMO_MODELS_DIR") or Path.cwd() / "models")
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,12 +14,15 @@ from elmo.io.bundle import (
     load_config,
     load_model,
     models_dir,
+    resolve_model_path,
     save_bundle,
 )
 from elmo.io.convert import load_original
 from elmo.nn.bilm import BiLM
 from elmo.nn.chars import batch_to_char_ids
 from factories import ALL_CELLS, ELMO_REFERENCE, random_sentences, tiny_config, tiny_model
+
+REPO = Path(__file__).resolve().parents[3]
 
 # The state-dict layout of tiny_config("lstm", vocab_size=10): renaming or reshaping a parameter
 # breaks every bundle already written, so it must be a deliberate change of this list.
@@ -202,10 +206,20 @@ def test_only_float32_or_float16_bundles_are_written(tmp_path):
 
 @pytest.mark.parametrize("name", ["default", "reference"])
 def test_load_config_reads_the_architecture_of_a_bundle_or_original_files_without_weights(name):
-    path = models_dir() / "default" if name == "default" else ELMO_REFERENCE
-    if not path.is_dir():
-        pytest.skip(f"no {path} in this checkout")
+    path = REPO / "models" / "default" if name == "default" else ELMO_REFERENCE
     assert load_config(path) == load_model(path).config
+
+
+def test_named_models_are_found_in_the_working_directorys_models_without_the_variable(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("ELMO_MODELS_DIR", raising=False)
+    monkeypatch.chdir(REPO)  # a clone: its models/ holds the default model
+    assert models_dir() == REPO / "models"
+    assert resolve_model_path("default") == REPO / "models" / "default"
+    monkeypatch.chdir(tmp_path)  # elsewhere, the error says where it looked
+    with pytest.raises(WeightFileError, match=f"no model in {tmp_path / 'models'}|neither"):
+        resolve_model_path("default")
 
 
 def test_load_config_of_a_directory_without_a_model_names_what_is_missing(tmp_path):
