@@ -11,7 +11,10 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from elmo.errors import ConfigError
 
@@ -146,7 +149,7 @@ class ModelConfig:
         return 1 + self.recurrent.num_layers
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -167,7 +170,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
@@ -182,8 +185,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     """Check ``value`` against a type hint, building nested dataclasses and tuples."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)  # type: ignore[arg-type]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
     if origin in (typing.Union, types.UnionType):
         # TOML has no null: the string "none" stands for it in config files
         none_string = isinstance(value, str) and value.lower() == "none"

@@ -112,6 +112,9 @@ def _document_400_not_422(app: FastAPI) -> None:
                 {"type": "integer", "enum": [embedder.dim]},
                 {"type": "null"},
             ]
-        return app.openapi_schema  # type: ignore[return-value]
+        cached = app.openapi_schema  # generate() keeps what it made there
+        assert cached is not None
+        return cached
 
+    # FastAPI's documented way to change the schema is to replace the app's method
     app.openapi = openapi  # type: ignore[method-assign]

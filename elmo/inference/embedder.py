@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -252,7 +253,8 @@ class Embedder:
                 layers = self.model(char_ids.to(self.device)).layers.float().cpu().numpy()
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)
-        return results  # type: ignore[return-value]
+        assert all(r is not None for r in results)  # every sentence is empty or in a chunk
+        return cast("list[np.ndarray]", results)
 
 
 def word_vectors(

@@ -270,10 +270,9 @@ class StreamingBiLM:
         length = torch.tensor([row.length for row in rows])[:, None]
         step = torch.tensor([row.done for row in rows])[:, None] + torch.arange(span)  # (R, S)
         inside = step < length
-        return tuple(
-            torch.where(inside, offset + position, self._capacity)
-            for position in (step, length - 1 - step)
-        )  # type: ignore[return-value]
+        forward = torch.where(inside, offset + step, self._capacity)
+        backward = torch.where(inside, offset + length - 1 - step, self._capacity)
+        return forward, backward
 
     def _result(self, row: _Row) -> np.ndarray:
         """``[L, n, 2D]`` of a finished row, its boundaries left out."""

@@ -188,6 +188,8 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         targets: torch.Tensor,
         rows: int,
     ) -> torch.Tensor:
+        # FunctionCtx declares none of the attributes autograd gives it (needs_input_grad,
+        # saved_tensors) or that a Function sets on it (made): the ignores below are that
         wants = tuple(ctx.needs_input_grad[:3])  # type: ignore[attr-defined]
         total, grads = _chunks(hidden, weight, bias, targets, rows, wants)
         ctx.save_for_backward(*(g for g in grads if g is not None))

@@ -15,7 +15,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -192,7 +191,7 @@ class BodyLimitMiddleware:
                 # asyncio's own timeout: anyio's cancel scope cost several times as much per
                 # receive, on the event loop, for every request
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    message: dict[str, Any] = await receive()  # type: ignore[assignment]
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from elmo import PreparedSentence
 from service.engine.interface import Result
@@ -44,16 +45,25 @@ class Job:
         self.loop = loop
         self.future: asyncio.Future[list[Result]] = loop.create_future()
 
+    def complete(self) -> None:
+        """Answer with every sentence's result (from any thread; all results are in)."""
+        assert all(r is not None for r in self.results)
+        self._settle(cast("list[Result]", self.results), None)
+
+    def fail(self, error: BaseException) -> None:
+        """Answer with ``error`` (from any thread)."""
+        self._settle(None, error)
+
     def _settle(self, result: list[Result] | None, error: BaseException | None) -> None:
-        """Resolve the future from the worker thread (futures belong to their loop)."""
+        """Resolve the future in its loop's thread (futures belong to their loop)."""
 
         def settle() -> None:
             if self.future.done():
                 return
-            if error is not None:
-                self.future.set_exception(error)
+            if result is None:
+                self.future.set_exception(error or RuntimeError("no result"))
             else:
-                self.future.set_result(result)  # type: ignore[arg-type]
+                self.future.set_result(result)
 
         # A closed loop raises RuntimeError: nobody waits for this answer any more.
         with contextlib.suppress(RuntimeError):

@@ -324,10 +324,10 @@ class Scheduler:
         job.results[item.position] = array
         job.remaining -= 1
         if job.remaining == 0:
-            job._settle(job.results, None)  # type: ignore[arg-type]
+            job.complete()
 
     def _fail(self, batch: list[Queued], error: BaseException) -> None:
         """Fail every request with a sentence in ``batch`` (their other sentences are dropped)."""
         for job in {id(item.job): item.job for item in batch}.values():
             self.cancel(job)
-            job._settle(None, error)
+            job.fail(error)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 from pathlib import Path
-from typing import BinaryIO
 
 __all__ = ["open_binary", "read_text"]
 
 
-def open_binary(path: Path) -> BinaryIO:
+def open_binary(path: Path) -> io.BufferedIOBase:
     """The decompressed bytes of ``path`` as a stream (by suffix: .gz/.dz, .bz2, or none)."""
     if path.suffix in (".gz", ".dz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     if path.suffix == ".bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
+        return bz2.open(path, "rb")
     return path.open("rb")
 
 
