@@ -121,6 +121,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.graceful_timeout_s,
+        timeout_keep_alive=settings.keep_alive_s,
         lifespan="on",
     )
     _Server(config, state, settings.drain_s).run()

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         None, description="if set, every route but /health and /ready needs 'Bearer <key>'"
     )
     cors_origins: str = Field("", description="comma-separated allowed origins; empty: no CORS")
+    keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description="how long an idle keep-alive connection stays open: longer than the idle "
+        "timeout of a load balancer or client pool in front (60 s and 5 s are common), so that "
+        "they close it, never the server while a request is on its way",
+    )
     drain_s: float = Field(
         0.0, ge=0, description="after SIGTERM, /ready answers 503 this long before stopping"
     )
@@ -134,4 +141,5 @@ class Settings(BaseSettings):
             "max_batch_tokens": self.max_batch_tokens,
             "max_batch_sentences": self.max_batch_sentences,
             "shared_batch_sentences": self.shared_batch_sentences,
+            "keep_alive_s": self.keep_alive_s,
         }

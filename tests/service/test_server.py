@@ -6,6 +6,7 @@ import base64
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -211,3 +212,22 @@ async def _ready_statuses(client: httpx.AsyncClient) -> list[tuple[int, str, str
             break
         await asyncio.sleep(0.01)
     return seen
+
+
+def _idle_connection_closed_after(server, seconds: float) -> bool:
+    """Whether the server has closed a keep-alive connection that stayed idle ``seconds``."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(seconds)
+        conn.settimeout(0.5)
+        try:
+            return conn.recv(1) == b""  # EOF: closed by the server
+        except TimeoutError:
+            return False  # still open
+
+
+def test_idle_keep_alive_connections_stay_open_as_long_as_keep_alive_s(start_server, shared_server):
+    assert not _idle_connection_closed_after(shared_server, 6)  # past uvicorn's own 5 s
+    short = start_server(ELMO_KEEP_ALIVE_S="1")
+    assert _idle_connection_closed_after(short, 2.5)

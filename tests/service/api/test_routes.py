@@ -195,6 +195,7 @@ async def test_models_info_health_and_ready(serve_app):
         "max_batch_tokens",
         "max_batch_sentences",
         "shared_batch_sentences",
+        "keep_alive_s",
     }
     assert health.json() == {"status": "ok"} and ready.json() == {"status": "ready"}
 
