@@ -125,6 +125,7 @@ class ServiceState:
                     settings.torch_threads,
                     streaming=settings.continuous_batching and _on_cpu(settings.device),
                     shared_rows=settings.shared_batch_sentences,
+                    stop_timeout_s=settings.graceful_timeout_s,
                 )
                 self.inference.start()
                 # This process only tokenizes and reads the architecture: a weightless copy
