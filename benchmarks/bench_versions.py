@@ -20,7 +20,9 @@ import argparse
 import contextlib
 import importlib
 import io
+import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,13 +85,26 @@ def small(package: str, clip: float | None) -> torch.nn.Module:
     return bilm.BiLM(model_config).eval()
 
 
+def load_before(bundle: ModuleType, path: Path) -> torch.nn.Module:
+    """The bundle at ``path`` in an earlier version, which may reject config keys added since
+    (``training``, the run's totals): those describe the run, not the network, so a copy of
+    the bundle without them gives the earlier version the same weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copytree(path, copy)
+        config = json.loads((copy / "config.json").read_text())
+        config.pop("training", None)
+        (copy / "config.json").write_text(json.dumps(config))
+        return bundle.load_model(copy).eval()
+
+
 def models(name: str) -> list[tuple[str, torch.nn.Module, torch.nn.Module]]:
     """``(label, before, after)`` with the same weights."""
     if name == "default":
         before = part("elmo_before", "io.bundle", "bundle")
         after = part("elmo", "io.bundle", "bundle")
         path = ROOT / "models" / "default"
-        return [("models/default", before.load_model(path).eval(), after.load_model(path).eval())]
+        return [("models/default", load_before(before, path), after.load_model(path).eval())]
     pairs = []
     for clip, label in ((None, "small, unclipped"), (3.0, "small, clipped")):
         new = small("elmo", clip)
