@@ -12,6 +12,9 @@ the file or input, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -44,7 +47,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
     except ElmoError as exc:
         print(f"elmo: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_went_away()
     return status if isinstance(status, int) else 0
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (``elmo info | head -1``): no fault of the input, so no
+    error line.  Later writes (the interpreter flushes stdout on exit) go to the null device,
+    and the status is a command stopped by SIGPIPE's, as ``cat`` or ``grep`` report there."""
+    # OSError/ValueError: stdout is not a file descriptor (a caller's StringIO)
+    with open(os.devnull, "wb") as null, contextlib.suppress(OSError, ValueError):
+        os.dup2(null.fileno(), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE

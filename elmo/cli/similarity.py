@@ -8,6 +8,7 @@ import numpy as np
 
 from elmo.errors import InvalidInputError
 from elmo.inference.embedder import Embedder
+from elmo.tokenization import pre_tokenize
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -18,11 +19,19 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 def run(args: argparse.Namespace) -> None:
     if len(args.sentences) < 2:
         raise InvalidInputError("elmo similarity needs at least two sentences")
-    sentences = [s.split() for s in args.sentences]
+    # Split as `elmo embed` and the service do ("at the bank." gives "bank" and "."), unless
+    # the caller's tokens are already separated by spaces.
+    if args.pretokenized:
+        sentences = [s.split() for s in args.sentences]
+    else:
+        sentences = [[word.text for word in pre_tokenize(s)] for s in args.sentences]
     positions = []
     for i, tokens in enumerate(sentences):
         if args.word not in tokens:
-            raise InvalidInputError(f"sentence {i + 1} does not contain the token {args.word!r}")
+            raise InvalidInputError(
+                f"sentence {i + 1} does not contain the token {args.word!r} "
+                f"(its tokens: {' '.join(tokens)})"
+            )
         positions.append(tokens.index(args.word))
     vectors = Embedder.from_pretrained(args.model).embed_tokens(sentences)
     first, first_at = vectors[0], positions[0]
@@ -43,6 +52,9 @@ def add(commands: argparse._SubParsersAction) -> None:
     similarity.add_argument("--model", required=True, help="bundle or original-files directory")
     similarity.add_argument("--word", required=True, help="the token to compare")
     similarity.add_argument(
-        "sentences", nargs="+", help="two or more sentences, tokens separated by spaces"
+        "sentences", nargs="+", help="two or more sentences (split into words and punctuation)"
+    )
+    similarity.add_argument(
+        "--pretokenized", action="store_true", help="split the sentences on whitespace only"
     )
     similarity.set_defaults(run=run)

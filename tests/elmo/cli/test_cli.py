@@ -63,3 +63,49 @@ def test_similarity_names_the_sentence_missing_the_word(capsys):
 def test_similarity_needs_two_sentences(capsys):
     assert main(["similarity", "--model", str(ELMO_REFERENCE), "--word", "a", "a b"]) == 2
     assert "needs at least two sentences" in capsys.readouterr().err
+
+
+def test_similarity_splits_punctuation_from_the_word_as_embed_does(capsys):
+    code = main(
+        [
+            "similarity",
+            "--model",
+            str(ELMO_REFERENCE),
+            "--word",
+            "bank",
+            "We sat on the bank.",
+            "She went to the bank, then home.",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.splitlines()[-1].startswith("sentence 2: layer 0: 1.0000")
+
+
+def test_similarity_pretokenized_splits_on_spaces_only_and_names_the_tokens(capsys):
+    args = ["similarity", "--model", str(ELMO_REFERENCE), "--word", "bank", "--pretokenized"]
+    assert main([*args, "the bank .", "a bank."]) == 2
+    assert "sentence 2 does not contain the token 'bank' (its tokens: a bank.)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_closed_output_pipe_is_not_an_error_and_prints_no_traceback():
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes: every write fails
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "elmo.cli", "info", "--model", str(ELMO_REFERENCE)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141  # 128 + SIGPIPE, as cat or grep stopped by a closed pipe
