@@ -202,7 +202,10 @@ class _Writer:
             with self.handle.open(key + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, vectors, allow_pickle=False)
         else:
+            # The shape as well: nested lists lose it for an empty line ((3, 0, dim) reads back
+            # as [[], [], []]), and a reader rebuilds the array with one reshape.
             record = {"index": line.index, "text": line.text, "tokens": tokens}
+            record["shape"] = list(vectors.shape)
             record["vectors"] = vectors.tolist()
             self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

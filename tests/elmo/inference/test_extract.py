@@ -68,16 +68,21 @@ def test_jsonl_input_and_output_round_trip(tmp_path, expected):
         json.dumps(SENTENCES[1]),
         json.dumps({"tokens": SENTENCES[2]}),
         json.dumps({"text": "Hola!"}),
+        json.dumps(""),
     ]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert embed(str(source), str(out)) == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["index"] for r in records] == [0, 1, 2, 3]
+    assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
     assert records[3]["tokens"] == ["Hola", "!"]  # raw text is tokenized
     for i in range(3):
         assert records[i]["tokens"] == SENTENCES[i]
+        assert records[i]["shape"] == list(expected[i].shape)
         np.testing.assert_allclose(np.array(records[i]["vectors"]), expected[i], rtol=0, atol=1e-6)
+    empty = records[4]  # an empty line keeps its shape, as in HDF5 and NPZ
+    assert empty["tokens"] == [] and empty["shape"] == [3, 0, 32]
+    assert np.array(empty["vectors"], dtype=np.float32).reshape(empty["shape"]).shape == (3, 0, 32)
 
 
 @pytest.mark.parametrize(
