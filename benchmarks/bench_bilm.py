@@ -1,8 +1,9 @@
 """Inference speed of the biLM on the published ELMo configurations, random weights.
 
-The workload of DESIGN §6: 256 sentences × 20 random lowercase words of 3-10 letters, batch 32,
-eval mode, no grad.  Prints one table row per configuration with the median of several repeats
-(these machines are shared and noisy; compare rows of one run, not across runs).
+The workload AllenNLP's figures in BENCHMARKS.md were measured on: 256 sentences × 20 random
+lowercase words of 3-10 letters, batch 32, eval mode, no grad. Prints one table row per
+configuration with the median of several repeats (these machines are shared and noisy; compare
+rows of one run, not across runs).
 
     python benchmarks/bench_bilm.py --threads 2 --repeats 5 --configs small
     python benchmarks/bench_bilm.py --model models/default --batch-size 16 32 64

@@ -1,6 +1,8 @@
 """Rebuild a bundle from the files ``pack_run.py`` brought back, checking the weights' hash.
 
-python scripts/default_model/unpack_run.py FILES_AT models/enes-small
+python scripts/default_model/unpack_run.py OUT models/enes-small
+
+OUT is the directory ``gpu_train.sh`` filled on the GPU machine, copied back here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A tiny zText module built here with zlib and struct, in the layout DATA-NOTES describes."""
+"""A tiny zText module built here with zlib and struct, in the layout the SWORD extractor reads."""
 
 import struct
 import zlib
