@@ -117,9 +117,21 @@ def _write_bundle(
     _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+# A bundle is read by other users (a container runs as its own user), so every file gets the
+# mode of a plain new file; safetensors creates its file private (0600).
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    os.chmod(tmp, _FILE_MODE)
     os.replace(tmp, path)
 
 

@@ -20,6 +20,30 @@ def test_convert_writes_a_loadable_bundle(tmp_path, capsys):
     assert load_bundle(out).config.recurrent.hidden_size == 32
 
 
+def test_convert_writes_a_card_naming_the_original_files_by_hash(tmp_path):
+    import hashlib
+
+    out = tmp_path / "bundle"
+    weights = ELMO_REFERENCE / "weights.hdf5"
+    assert main(["convert", str(ELMO_REFERENCE / "options.json"), str(weights), str(out)]) == 0
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() in card
+    assert "2 biLSTM layers of 32 cells projected to 16" in card
+
+
+def test_convert_refuses_a_directory_with_files_unless_forced(tmp_path, capsys):
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    args = ["convert", str(ELMO_REFERENCE / "options.json"), str(ELMO_REFERENCE / "weights.hdf5")]
+    assert main([*args, str(out)]) == 2
+    assert f"{out} exists and is not empty" in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists()
+    assert main([*args, str(out), "--force"]) == 0
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert load_bundle(out).config.recurrent.hidden_size == 32
+
+
 def test_convert_reports_a_bad_weights_file_in_one_line(tmp_path, capsys):
     bad = tmp_path / "weights.hdf5"
     bad.write_text("garbage")

@@ -225,3 +225,15 @@ def test_named_models_are_found_in_the_working_directorys_models_without_the_var
 def test_load_config_of_a_directory_without_a_model_names_what_is_missing(tmp_path):
     with pytest.raises(WeightFileError, match=r"holds neither config\.json"):
         load_config(tmp_path)
+
+
+def test_every_bundle_file_gets_the_mode_of_a_plain_new_file(tmp_path):
+    """safetensors creates its file private; a bundle is read by other users (the image's)."""
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out = save_bundle(tiny_model("lstm", seed=0), tmp_path / "bundle", model_card="card\n")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert set(modes) == {"config.json", "model.safetensors", "MODEL_CARD.md"}
+    assert modes == dict.fromkeys(modes, 0o666 & ~mask)
