@@ -24,7 +24,8 @@ def test_readme_ci_and_dockerfile_all_install_with_the_script():
 
 def test_the_install_script_reads_dependencies_and_extras_from_pyproject():
     script = (REPO / "scripts" / "install.sh").read_text(encoding="utf-8")
-    resolver = script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    heredocs = [part.split("\nPY\n", 1)[0] for part in script.split("<<'PY'\n")[1:]]
+    (resolver,) = [code for code in heredocs if "pyproject.toml" in code]
     out = subprocess.run(
         [sys.executable, "-", "service"], input=resolver, cwd=REPO, capture_output=True, text=True
     )
