@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from elmo import Embedder, __version__
 from service.api import paths, router
+from service.api.docs import DOCS_PATHS, install_docs
 from service.core.errors import install_handlers
 from service.core.metrics import Metrics
 from service.core.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
@@ -58,8 +59,14 @@ def create_app(
             await state.stop()
 
     app = FastAPI(
-        title="ELMo embeddings", version=__version__, description=_DESCRIPTION, lifespan=lifespan
+        title="ELMo embeddings",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # install_docs: Swagger UI without a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.service = state
     install_handlers(app)
     app.include_router(router)
@@ -87,8 +94,7 @@ def create_app(
 
 def _route_paths(app: FastAPI) -> list[str]:
     """The paths the app answers (for metric labels): our routes and FastAPI's docs."""
-    docs = [app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url]
-    return paths() + [p for p in docs if p]
+    return paths() + [p for p in (app.openapi_url, *DOCS_PATHS) if p]
 
 
 def _document_400_not_422(app: FastAPI) -> None:

@@ -73,6 +73,16 @@ class RequestContextMiddleware:
         self._paths_source = paths
         self._paths: set[str] | None = None
 
+    @staticmethod
+    def _route(path: str, paths: set[str]) -> str:
+        """The metric label of ``path``: a path the app answers, the directory of a static file
+        it serves (a path ending in ``/*``: ``/docs/assets/*``), or ``unmatched``, so that
+        labels stay few whatever clients ask for."""
+        if path in paths:
+            return path
+        directory = path.rsplit("/", 1)[0] + "/*"
+        return directory if directory in paths else "unmatched"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -82,7 +92,7 @@ class RequestContextMiddleware:
         given = Headers(scope=scope).get("x-request-id")
         request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope["request_id"] = request_id
-        route = scope["path"] if scope["path"] in self._paths else "unmatched"
+        route = self._route(scope["path"], self._paths)
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
 

@@ -413,3 +413,17 @@ async def test_float16_as_json_floats_gives_the_values_rounded_to_half_precision
     rounded = np.array(half["data"][0]["embeddings"])
     np.testing.assert_array_equal(rounded, exact.astype(np.float16).astype(np.float64))
     assert not np.array_equal(rounded, exact)
+
+
+async def test_the_docs_page_loads_swagger_ui_from_the_service_not_a_cdn(serve_app):
+    import re
+
+    async with serve_app() as (client, _):
+        page = (await client.get("/docs")).text
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assets = [await client.get(url) for url in sources]
+        metrics = (await client.get("/metrics")).text
+    assert sources and all(url.startswith("/docs/assets/") for url in sources), sources
+    assert all(r.status_code == 200 and r.content for r in assets)
+    assert "cdn" not in page.lower() and "'/openapi.json'" in page
+    assert 'route="/docs/assets/*"' in metrics
