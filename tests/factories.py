@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import random
 import string
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from elmo.config import CELL_TYPES, LSTM_FAMILY, CharCNNConfig, ModelConfig, RecurrentConfig
 from elmo.nn.bilm import BiLM
+
+if TYPE_CHECKING:
+    import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ELMO_REFERENCE = FIXTURES / "elmo_reference"
@@ -49,3 +55,21 @@ def random_sentences(count: int, max_words: int, seed: int, min_words: int = 1) 
         ]
         for _ in range(count)
     ]
+
+
+def without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every ``import matplotlib...`` fail, as where the ``plots`` extra is not installed,
+    and let the once-a-process notice about it be given again."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "matplotlib"] + ["matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr("elmo.plots._told_missing", False)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG that decodes in full; fails on anything else."""
+    from matplotlib.image import imread
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert imread(io.BytesIO(data), format="png").shape[:2] == (height, width)
+    return width, height

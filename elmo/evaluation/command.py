@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from elmo.errors import InvalidInputError
+from elmo.evaluation.charts import probe_chart_png
 from elmo.evaluation.report import report_json, report_markdown
-from elmo.evaluation.runner import TASK_SOURCES, TASKS, EvalSizes, run_evaluation
+from elmo.evaluation.runner import TASK_SOURCES, TASKS, EvalReport, EvalSizes, run_evaluation
 from elmo.evaluation.sources import EVAL_PACKAGES, locate_eval_data
+from elmo.plots import write_png
 
 __all__ = ["add_evaluate"]
 
@@ -33,7 +35,9 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         default="lm,pos,wsd,polarity,pairs",
         help="comma-separated subset of lm,pos,wsd,polarity,pairs (default: all)",
     )
-    evaluate.add_argument("--output", help="markdown report (JSON goes next to it as .json)")
+    evaluate.add_argument(
+        "--output", help="markdown report (JSON and the probe chart go next to it as .json, .png)"
+    )
     evaluate.add_argument("--json", help="JSON results file (default: OUTPUT with .json)")
     evaluate.add_argument(
         "--size", default="full", choices=["full", "quick"], help="how much data (default: full)"
@@ -88,14 +92,14 @@ def _evaluate(args: argparse.Namespace) -> None:
         log=lambda message: print(message, file=sys.stderr),
     )
     report.command = _command_line(args, tasks)
-    markdown = report_markdown(report)
     if args.output:
-        _write(Path(args.output), markdown)
+        chart = _write_chart(report, Path(args.output).with_suffix(".png"))
+        _write(Path(args.output), report_markdown(report, chart))
         json_path: Path | None = (
             Path(args.json) if args.json else Path(args.output).with_suffix(".json")
         )
     else:
-        print(markdown)
+        print(report_markdown(report))
         json_path = Path(args.json) if args.json else None
     if json_path is not None:
         _write(json_path, json.dumps(report_json(report), indent=2) + "\n")
@@ -139,6 +143,17 @@ def _read_lm_text(path: Path) -> list[list[str]]:
 def _line_of(path: Path, offset: int) -> int:
     """The 1-based line of byte ``offset`` in ``path``."""
     return path.read_bytes()[:offset].count(b"\n") + 1
+
+
+def _write_chart(report: EvalReport, path: Path) -> str | None:
+    """The probe chart next to the Markdown file; the relative link to it, or None when it
+    cannot be drawn (no matplotlib, no probe task), so that the report links only what exists."""
+    data = probe_chart_png(report)
+    if data is None:
+        return None
+    write_png(path, data)
+    print(f"wrote {path}", file=sys.stderr)
+    return path.name
 
 
 def _write(path: Path, text: str) -> None:

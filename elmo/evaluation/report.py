@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any, cast
+from urllib.parse import quote
 
 from elmo.evaluation.features import view_names
 from elmo.evaluation.runner import EvalReport, ModelResults
 
-__all__ = ["report_json", "report_markdown"]
+__all__ = ["PROBE_TASKS", "report_json", "report_markdown", "task_name"]
 
-_PER_VIEW = ("pos", "wsd", "polarity")
+PROBE_TASKS = ("pos", "wsd", "polarity")  # scored per view: the table and the chart
 
 
 def report_json(report: EvalReport) -> dict[str, Any]:
@@ -33,7 +34,9 @@ def report_json(report: EvalReport) -> dict[str, Any]:
     }
 
 
-def report_markdown(report: EvalReport) -> str:
+def report_markdown(report: EvalReport, chart: str | None = None) -> str:
+    """``chart``: the probe chart's path relative to the Markdown file, linked under the table
+    (None when none was drawn: the report never links a missing picture)."""
     views = view_names(int(report.summary["layers"]))
     s = report.summary
     lines = [
@@ -47,18 +50,21 @@ def report_markdown(report: EvalReport) -> str:
     if report.command:
         lines += ["Regenerate with:", "", "```bash", report.command, "```", ""]
     rows = []
-    for task in _PER_VIEW:
+    for task in PROBE_TASKS:
         for m in report.models:
             result = m.results.get(task)
             if result is None:
                 continue
             cells = [f"{result.scores[v]:.1f}" for v in views]
             base = "; ".join(f"{k} {v:.1f}" for k, v in result.baselines.items())
-            rows.append(f"| {_short(task)} | {m.label} | " + " | ".join(cells) + f" | {base} |")
+            rows.append(f"| {task_name(task)} | {m.label} | " + " | ".join(cells) + f" | {base} |")
     if rows:
         header = "| task | model | " + " | ".join(views) + " | baseline |"
         lines += ["## Probes (accuracy %, test split)", "", header]
-        lines += ["|" + " --- |" * (len(views) + 3), *rows, "", *_task_notes(report.models[0])]
+        lines += ["|" + " --- |" * (len(views) + 3), *rows, ""]
+        if chart is not None:
+            lines += [f"![Probe accuracy per layer]({quote(chart)})", ""]
+        lines += _task_notes(report.models[0])
     lines += _lm_section(report.models)
     lines += _pairs_section(report.models, views)
     skipped = [f"- {m.label}, {t}: {why}" for m in report.models for t, why in m.skipped.items()]
@@ -75,17 +81,18 @@ def report_markdown(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def _short(task: str) -> str:
+def task_name(task: str) -> str:
+    """A probe task as the report and the chart title it."""
     return {"pos": "POS (Brown)", "wsd": "word sense (WordNet)", "polarity": "polarity"}[task]
 
 
 def _task_notes(results: ModelResults) -> list[str]:
     notes = []
-    for task in _PER_VIEW:
+    for task in PROBE_TASKS:
         r = results.results.get(task)
         if r is not None:
             sizes = ", ".join(f"{k} {v}" for k, v in r.details.items() if not isinstance(v, dict))
-            notes.append(f"- {_short(task)}: {r.title}; {sizes}.")
+            notes.append(f"- {task_name(task)}: {r.title}; {sizes}.")
     return [*notes, ""] if notes else []
 
 

@@ -35,6 +35,7 @@ from elmo.training.checkpoint import (
     save_checkpoint,
 )
 from elmo.training.config import TrainConfig
+from elmo.training.curves import CURVE_FILE, write_training_curve
 from elmo.training.data import EncodedCorpus, make_batch, plan_epoch
 from elmo.training.model_card import model_card
 from elmo.training.objective import LanguageModelObjective
@@ -140,7 +141,8 @@ def _train(
     if ctx.main:
         if state.step > first_step:  # a rerun of a finished run logs nothing new
             loop.log_metrics(ppl)
-        card = model_card(config, data, state, ppl, command, ctx.device, ctx.world, earlier)
+        curve = _export_curve(output, bundle)
+        card = model_card(config, data, state, ppl, command, ctx.device, ctx.world, earlier, curve)
         training = {
             "steps": state.step,
             "tokens": state.tokens,
@@ -167,6 +169,17 @@ def _model(
     devices = [ctx.device] if ctx.device.type == "cuda" else None
     wrapped = torch.nn.parallel.DistributedDataParallel(objective, device_ids=devices)
     return model, objective, wrapped
+
+
+def _export_curve(output: Path, bundle: Path) -> str | None:
+    """Draw the run's curve into the run directory and the bundle; the name the card links, or
+    None when it cannot be drawn (then an earlier export's picture goes, as the card no longer
+    names it)."""
+    curve = bundle / CURVE_FILE
+    if write_training_curve(output / "metrics.jsonl", output / CURVE_FILE, curve):
+        return CURVE_FILE
+    curve.unlink(missing_ok=True)
+    return None
 
 
 def _barrier() -> None:
@@ -326,6 +339,7 @@ class _Loop:
         }
         with self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        write_training_curve(self.metrics_path, self.output / CURVE_FILE)
 
 
 @torch.no_grad()

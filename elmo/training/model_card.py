@@ -8,6 +8,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import torch
 
@@ -59,6 +60,13 @@ def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
     return line
 
 
+def _curve_image(curve: str | None) -> str:
+    """The curve as a Markdown image, set off by a blank line from the table above it."""
+    if curve is None:
+        return ""
+    return f"\n![Validation perplexity per direction against units seen]({quote(curve)})\n"
+
+
 def _shown(path: Path) -> str:
     """A data path as the card names it: relative to where training ran when it lies below,
     else its name alone (a card does not carry the paths of the machine it was made on)."""
@@ -77,8 +85,11 @@ def model_card(
     device: torch.device,
     world: int,
     earlier: dict[str, Any] | None = None,
+    curve: str | None = None,
 ) -> str:
-    """``earlier``: the training record of the bundle a warm start began from."""
+    """``earlier``: the training record of the bundle a warm start began from.  ``curve``: the
+    training-curve PNG's path relative to the card (None when none was drawn: the card never
+    links a missing picture)."""
     forward, backward = ppl
     stats = data.train.stats
     valid = (
@@ -111,7 +122,7 @@ sequences
 | forward | backward | joint (exp of mean NLL) |
 | ---: | ---: | ---: |
 | {forward:.2f} | {backward:.2f} | {(forward * backward) ** 0.5:.2f} |
-
+{_curve_image(curve)}
 ## Configuration
 ```json
 {json.dumps(to_dict(config), indent=2)}

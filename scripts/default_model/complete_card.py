@@ -20,6 +20,7 @@ from pathlib import Path
 from elmo.evaluation.tasks import lm_perplexity
 from elmo.io.bundle import load_model, load_tokenizer
 from elmo.tokenization import pre_tokenize
+from elmo.training.curves import CURVE_FILE
 
 MARK = "\n## Corpus\n"
 
@@ -38,6 +39,8 @@ def main() -> None:
     card = card_path.read_text(encoding="utf-8").split(MARK)[0]  # idempotent
     licences = "- licences: per source, in the Corpus table below"
     card = re.sub(r"(?m)^- licences: .*$", licences, card)
+    if not (bundle / CURVE_FILE).exists():  # e.g. rebuilt from packed parts: link no lost picture
+        card = re.sub(rf"(?m)^!\[[^\]\n]*\]\({re.escape(CURVE_FILE)}\)\n\n?", "", card)
     if args.status and args.status not in card:
         title, _, rest = card.partition("\n")
         card = f"{title}\n\n**Status:** {args.status}\n{rest}"
