@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from elmo.errors import InvalidInputError
 from elmo.evaluation.brown import brown_split, load_brown
@@ -84,8 +86,13 @@ def run_evaluation(
     device: str = "cpu",
     seed: int = 0,
     log: Callable[[str], None] = lambda message: None,
+    progress: bool = False,
 ) -> EvalReport:
-    """Run ``tasks`` on ``model`` and (``control``) on a random-init model of its architecture."""
+    """Run ``tasks`` on ``model`` and (``control``) on a random-init model of its architecture.
+
+    ``progress`` shows a bar per task on stderr, counting the sentences embedded (the slow part
+    on a CPU); without it each task is one ``log`` line.
+    """
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         raise InvalidInputError(f"unknown task(s) {unknown}; choose from {list(TASKS)}")
@@ -104,8 +111,18 @@ def run_evaluation(
         embedder = Embedder(bilm, batch_size, device, units=units)
         results = ModelResults(label)
         for task in tasks:
-            log(f"{label}: {task}")
-            outcome = _run_task(task, embedder, bilm, units, inputs, batch_size, device)
+            if not progress:
+                log(f"{label}: {task}")
+            with tqdm(
+                desc=f"{label}: {task}",
+                total=0,
+                unit=" sentences",
+                disable=not progress,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            ) as bar:
+                shown = bar if progress else None
+                outcome = _run_task(task, embedder, bilm, units, inputs, batch_size, device, shown)
             if isinstance(outcome, str):
                 results.skipped[task] = outcome
             else:
@@ -174,6 +191,7 @@ def _run_task(
     inputs: dict[str, Any],
     batch_size: int,
     device: str,
+    progress: tqdm | None = None,
 ) -> TaskResult | str:
     """The task's result, or why it was skipped."""
     if task == "pairs":
@@ -183,9 +201,12 @@ def _run_task(
     if task == "lm":
         if bilm.lm_head is None or units is None:
             return "the model has no LM head over sentencepiece units"
-        return lm_perplexity(bilm, units, inputs["lm"], batch_size, device)
+        return lm_perplexity(bilm, units, inputs["lm"], batch_size, device, progress)
     if task == "pos":
-        return pos_probe(embedder, *inputs["pos"])
+        train, test = inputs["pos"]
+        return pos_probe(embedder, train, test, progress)
     if task == "wsd":
-        return word_sense(embedder, *inputs["wsd"])
-    return polarity_probe(embedder, *inputs["polarity"])
+        dev, pairs = inputs["wsd"]
+        return word_sense(embedder, dev, pairs, progress)
+    sentences, labels = inputs["polarity"]
+    return polarity_probe(embedder, sentences, labels, progress=progress)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
+from tqdm import tqdm
 
 from elmo.evaluation.brown import UNIVERSAL_TAGS
 from elmo.evaluation.features import view_names, view_vectors, word_vectors
@@ -100,13 +101,14 @@ def pos_probe(
     embedder: Embedder,
     train: Sequence[Sequence[tuple[str, str]]],
     test: Sequence[Sequence[tuple[str, str]]],
+    progress: tqdm | None = None,
 ) -> TaskResult:
     """A linear tagger per view, trained on ``train`` tokens and scored on ``test`` tokens."""
     tag_index = {tag: i for i, tag in enumerate(UNIVERSAL_TAGS)}
     y_train = np.array([tag_index[t] for s in train for _, t in s])
     y_test = np.array([tag_index[t] for s in test for _, t in s])
-    train_arrays = word_vectors(embedder, [[w for w, _ in s] for s in train])
-    test_arrays = word_vectors(embedder, [[w for w, _ in s] for s in test])
+    train_arrays = word_vectors(embedder, [[w for w, _ in s] for s in train], progress)
+    test_arrays = word_vectors(embedder, [[w for w, _ in s] for s in test], progress)
     scores = {}
     for view in view_names(embedder.num_layers):
         x_train = np.concatenate([view_vectors(a, view) for a in train_arrays])
@@ -139,11 +141,16 @@ def majority_tag_accuracy(
     return sum(p == t for p, t in pairs) / len(pairs)
 
 
-def word_sense(embedder: Embedder, dev: list[SensePair], test: list[SensePair]) -> TaskResult:
+def word_sense(
+    embedder: Embedder,
+    dev: list[SensePair],
+    test: list[SensePair],
+    progress: tqdm | None = None,
+) -> TaskResult:
     """Same vs different sense by a cosine threshold tuned on ``dev``, scored on ``test``."""
     examples = {e: None for pair in dev + test for e in (pair.first, pair.second)}
     order = list(examples)
-    arrays = word_vectors(embedder, [e.tokens for e in order])
+    arrays = word_vectors(embedder, [e.tokens for e in order], progress)
     target = {e: a[:, e.index] for e, a in zip(order, arrays, strict=True)}  # (L, 2D)
     scores = {}
     thresholds = {}
@@ -183,10 +190,14 @@ def _best_threshold(cosines: np.ndarray, same: np.ndarray) -> float:
 
 
 def polarity_probe(
-    embedder: Embedder, sentences: Sequence[Sequence[str]], labels: Sequence[int], folds: int = 10
+    embedder: Embedder,
+    sentences: Sequence[Sequence[str]],
+    labels: Sequence[int],
+    folds: int = 10,
+    progress: tqdm | None = None,
 ) -> TaskResult:
     """Mean-pooled sentence vectors per view, logistic regression, ``folds``-fold CV."""
-    arrays = word_vectors(embedder, sentences)
+    arrays = word_vectors(embedder, sentences, progress)
     y = np.asarray(labels)
     scores = {}
     for view in view_names(embedder.num_layers):
@@ -233,6 +244,7 @@ def lm_perplexity(
     sentences: Sequence[Sequence[str]],
     batch_size: int = 32,
     device: str | torch.device = "cpu",
+    progress: tqdm | None = None,
 ) -> TaskResult:
     """Held-out perplexity per direction: per unit, and per word (comparable across tokenizers).
 
@@ -253,6 +265,9 @@ def lm_perplexity(
     totals = {"forward": 0.0, "backward": 0.0}
     predictions = 0
     model = model.to(device).eval()
+    if progress is not None:
+        progress.total = (progress.total or 0) + len(order)
+        progress.refresh()
     for start in range(0, len(order), batch_size):
         chunk = [encoded[i] for i in order[start : start + batch_size]]
         ids = pad_sequence(chunk, batch_first=True)  # (B, T), 0 past each end
@@ -262,6 +277,8 @@ def lm_perplexity(
         totals["forward"] += float(loss.forward) * loss.count
         totals["backward"] += float(loss.backward) * loss.count
         predictions += loss.count
+        if progress is not None:
+            progress.update(len(chunk))
     per_unit = {d: math.exp(t / predictions) for d, t in totals.items()}
     per_unit["mean"] = math.exp(sum(totals.values()) / (2 * predictions))
     per_word = {d: math.exp(t / (words + len(encoded))) for d, t in totals.items()}

