@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,18 @@ from typing import Any
 import numpy as np
 
 from elmo.errors import ExtractError, InvalidInputError
-from elmo.inference.embedder import Embedder
+from elmo.inference.embedder import Embedder, Embedding
 from elmo.nn.chars import check_text
 
-__all__ = ["FORMATS", "ExtractError", "InputLine", "extract", "read_input"]
+__all__ = [
+    "FORMATS",
+    "ExtractError",
+    "InputLine",
+    "embed_lines",
+    "extract",
+    "parse_line",
+    "read_input",
+]
 
 FORMATS = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".jsonl": "jsonl"}
 _CHUNK = 512  # lines embedded and written together
@@ -47,15 +55,22 @@ def read_input(path: Path, pretokenized: bool) -> Iterator[InputLine]:
         raise ExtractError(f"{path}: cannot read: {exc}") from None
     with handle:
         for index, raw in enumerate(handle):
-            where = f"{path}:{index + 1}"
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise ExtractError(f"{where}: not valid UTF-8 ({exc.reason})") from None
-            if jsonl:
-                yield _json_line(line, index, where)
-            else:
-                yield InputLine(index, line, line.split() if pretokenized else None)
+            yield parse_line(raw, index, jsonl, pretokenized, f"{path}:{index + 1}")
+
+
+def parse_line(raw: bytes, index: int, jsonl: bool, pretokenized: bool, where: str) -> InputLine:
+    """One line as read from a file, end of line included, so that an engine reading the file
+    in pieces (:mod:`elmo.inference.ray_extract`) parses a line exactly as :func:`read_input`.
+
+    ``where`` (``file:line``) starts the message of a bad line.
+    """
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ExtractError(f"{where}: not valid UTF-8 ({exc.reason})") from None
+    if jsonl:
+        return _json_line(line, index, where)
+    return InputLine(index, line, line.split() if pretokenized else None)
 
 
 def _json_line(line: str, index: int, where: str) -> InputLine:
@@ -119,18 +134,7 @@ def extract(
     try:
         with _Writer(kind, tmp) as write, tqdm(unit="sentence", disable=not progress) as bar:
             for chunk in _chunks(read_input(source, pretokenized)):
-                inputs = [line.tokens if line.tokens is not None else line.text for line in chunk]
-                for line, item in zip(chunk, inputs, strict=True):
-                    try:
-                        for text in [item] if isinstance(item, str) else item:
-                            check_text(text, "the line")
-                    except InvalidInputError as exc:
-                        raise ExtractError(f"{source}:{line.index + 1}: {exc}") from None
-                try:
-                    results = _embed(embedder, inputs, mix)
-                except InvalidInputError as exc:
-                    lines = f"{source}:{chunk[0].index + 1}-{chunk[-1].index + 1}"
-                    raise ExtractError(f"{lines}: {exc}") from None
+                results = embed_lines(embedder, chunk, mix, str(source))
                 for line, result in zip(chunk, results, strict=True):
                     write(line, result.tokens, result.vectors)
                 written += len(chunk)
@@ -140,6 +144,28 @@ def extract(
         with suppress(FileNotFoundError):
             tmp.unlink()
     return written
+
+
+def embed_lines(
+    embedder: Embedder, lines: Sequence[InputLine], mix: str | None, source: str
+) -> list[Embedding]:
+    """Each line's result, in order; a bad line raises :class:`ExtractError` naming
+    ``source:line``.  Shared with the Ray engine so that both give a line the same vectors.
+
+    ``mix``: None (all layers, ``[L, n, 2D]``), ``"top"`` or ``"average"`` (``[n, 2D]``).
+    """
+    inputs = [line.tokens if line.tokens is not None else line.text for line in lines]
+    for line, item in zip(lines, inputs, strict=True):
+        try:
+            for text in [item] if isinstance(item, str) else item:
+                check_text(text, "the line")
+        except InvalidInputError as exc:
+            raise ExtractError(f"{source}:{line.index + 1}: {exc}") from None
+    try:
+        return _embed(embedder, inputs, mix)
+    except InvalidInputError as exc:
+        where = f"{source}:{lines[0].index + 1}-{lines[-1].index + 1}"
+        raise ExtractError(f"{where}: {exc}") from None
 
 
 def _remove_stale_parts(output: Path) -> None:
@@ -162,7 +188,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _embed(embedder: Embedder, inputs: list, mix: str | None) -> list:
+def _embed(embedder: Embedder, inputs: list, mix: str | None) -> list[Embedding]:
     """Raw lines and token lists may mix in one JSONL chunk: embed each kind, keep the order."""
     results: list = [None] * len(inputs)
     for want_text in (True, False):
