@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from elmo import Embedder, __version__
 from service.api import paths, router
 from service.api.docs import DOCS_PATHS, install_docs
+from service.api.playground import PLAYGROUND_PATHS, install_playground
 from service.core.errors import install_handlers
 from service.core.metrics import Metrics
 from service.core.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
@@ -67,6 +68,7 @@ def create_app(
         redoc_url=None,
     )
     install_docs(app)
+    install_playground(app)
     app.state.service = state
     install_handlers(app)
     app.include_router(router)
@@ -93,8 +95,9 @@ def create_app(
 
 
 def _route_paths(app: FastAPI) -> list[str]:
-    """The paths the app answers (for metric labels): our routes and FastAPI's docs."""
-    return paths() + [p for p in (app.openapi_url, *DOCS_PATHS) if p]
+    """The paths the app answers (for metric labels): our routes, FastAPI's docs and the
+    playground."""
+    return paths() + [p for p in (app.openapi_url, *DOCS_PATHS, *PLAYGROUND_PATHS) if p]
 
 
 def _document_400_not_422(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 - ``embed``: ``POST /v1/embed``; ``openai``: ``POST /v1/embeddings``, ``GET /v1/models``;
   ``tokenize``: ``POST /v1/tokenize``; ``status``: ``/health``, ``/ready``, ``/info``,
-  ``/metrics``.
+  ``/metrics``.  (``docs`` and ``playground``, installed by the app, serve pages, not API.)
 - ``flow``: admission, preparation, the scheduler, timeouts and disconnects, for every
   embedding route; ``inputs``: request inputs → sentences within the limits; ``encoding``:
   vectors as JSON floats or base64; ``schemas``: the request and response bodies.

@@ -126,16 +126,30 @@ class RequestContextMiddleware:
 
 class AuthMiddleware:
     """``Authorization: Bearer <key>`` on every route but liveness and readiness (probes
-    carry no secrets)."""
+    carry no secrets) and the playground page with its assets (static files a browser must
+    load before anyone can type a key into the page; ``/`` only redirects there)."""
 
-    OPEN_PATHS = frozenset({"/health", "/ready"})
+    OPEN_PATHS = frozenset({"/health", "/ready", "/", "/playground"})
+    # Only the playground's static mount answers under this prefix (no route shares it), and
+    # StaticFiles refuses any path that leaves its directory.
+    OPEN_PREFIXES = ("/playground/assets/",)
 
     def __init__(self, app: ASGIApp, api_key: str):
         self.app = app
         self._key = api_key.encode()
 
+    @classmethod
+    def is_open(cls, scope: Scope) -> bool:
+        """Whether the path needs no key, seen as the app routes it: without the
+        ``root_path`` that uvicorn puts in front of it behind a path-prefix proxy."""
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and (path == root or path.startswith(root + "/")):  # as Starlette routes it
+            path = path[len(root) :]
+        return path in cls.OPEN_PATHS or path.startswith(cls.OPEN_PREFIXES)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS:
+        if scope["type"] != "http" or self.is_open(scope):
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization")
