@@ -1,5 +1,6 @@
-"""The image, CI and README command 1 install through one script (no Docker engine runs
-here, so this is what keeps the image's steps tested)."""
+"""The image, CI and README command 1 install through one script, and the container check
+(scripts/container.sh) agrees with the Dockerfile.  Building the image needs docker or podman
+and minutes, so the suite checks the steps; `scripts/container.sh` runs them for real."""
 
 import re
 import subprocess
@@ -37,3 +38,27 @@ def test_the_install_script_reads_dependencies_and_extras_from_pyproject():
     ).stdout.splitlines()
     assert set(requirements) < set(dev) and any(r.startswith("openai") for r in dev)
     assert not any("elmo-service" in r for r in dev)  # the self-reference is resolved
+
+
+CONTAINER_SH = REPO / "scripts" / "container.sh"
+
+
+def test_the_container_check_passes_only_build_arguments_the_dockerfile_declares():
+    script = CONTAINER_SH.read_text(encoding="utf-8")
+    passed = set(re.findall(r"--build-arg \"?([A-Z_]+)=", script))
+    declared = set(re.findall(r"^ARG ([A-Z_]+)", (REPO / "Dockerfile").read_text(), re.M))
+    assert {"BASE_IMAGE", "TORCH_INDEX_URL", "PIP_WHEELS", "PIP_CA_BUNDLE"} <= passed
+    assert passed <= declared
+    assert subprocess.run(["bash", "-n", str(CONTAINER_SH)]).returncode == 0  # it parses
+
+
+def test_the_container_check_refuses_an_unknown_step_and_a_missing_engine():
+    usage = subprocess.run(["bash", str(CONTAINER_SH), "deploy"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr
+    missing = subprocess.run(
+        ["bash", str(CONTAINER_SH)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "ELMO_CONTAINER_ENGINE": "no-such-engine"},
+    )
+    assert missing.returncode == 1 and "no-such-engine is not installed" in missing.stderr
