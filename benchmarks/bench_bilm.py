@@ -11,6 +11,14 @@ rows of one run, not across runs).
 
 With ``--model`` a sentencepiece bundle reads the words cut into its units, as the Embedder
 does; tokens/s still counts words.
+
+``--cache`` times the layer-0 cache instead (``Embedder.embed_tokens``, with and without it):
+on random words (fresh sentences every pass, so the cache holds nothing useful: what it costs)
+and on prose (the cache warmed on *Moby-Dick* chapters 1-8, then timed on chapter 9, which it
+has not seen: what real text gets).  Use ``--threads 1 --clock cpu`` on a shared machine.
+
+    python benchmarks/bench_bilm.py --cache --threads 1 --clock cpu --configs small original
+    python benchmarks/bench_bilm.py --cache --threads 1 --clock cpu --model models/default
 """
 
 from __future__ import annotations
@@ -20,15 +28,19 @@ import random
 import statistics
 import string
 import time
+from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from elmo.config import CharCNNConfig, ModelConfig, RecurrentConfig
+from elmo.inference.embedder import DEFAULT_TOKEN_CACHE, Embedder
 from elmo.io.bundle import load_model, load_tokenizer
 from elmo.nn.bilm import BiLM
 from elmo.nn.chars import batch_to_char_ids
-from elmo.tokenization import SentencePieceUnits
+from elmo.tokenization import SentencePieceUnits, pre_tokenize
+
+PROSE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
 # Published bilm-tf configurations: name → (LSTM cells H, projection D, highway layers)
@@ -97,6 +109,56 @@ def tokens_per_second(
     return n_tokens / statistics.median(timings)
 
 
+def prose(path: Path, words: int) -> list[list[str]]:
+    """The file's paragraphs split into words and punctuation, cut into sentences of at most
+    ``words`` words (a stand-in for sentence splitting, which the fixture does not need)."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        tokens = [w.text for w in pre_tokenize(line)]
+        out += [tokens[i : i + words] for i in range(0, len(tokens), words)]
+    return [s for s in out if s]
+
+
+def cache_rows(
+    label: str,
+    model: BiLM,
+    units: SentencePieceUnits | None,
+    args: argparse.Namespace,
+) -> None:
+    """Words per second through ``Embedder.embed_tokens``, the cache off and on, on random
+    words and on prose; with the hit rate of the timed passes."""
+    timer = time.perf_counter if args.clock == "wall" else time.process_time
+    warm_text = prose(PROSE / "train.txt", args.words)
+    timed_text = prose(PROSE / "valid.txt", args.words)
+    for text in ("random words", "prose"):
+        for size in (0, DEFAULT_TOKEN_CACHE):
+            embedder = Embedder(model, args.batch_size[0], units=units, token_cache=size)
+            embedder.embed_tokens(sentences(4, args.words, seed=99))  # first-call costs
+            timings, hits, looked_up, words = [], 0, 0, 0
+            for repeat in range(args.repeats):
+                if embedder.token_cache is not None:
+                    embedder.token_cache.clear()
+                if text == "prose":
+                    embedder.embed_tokens(warm_text)  # untimed: what a server has seen
+                    data = timed_text
+                else:
+                    data = sentences(args.sentences, args.words, seed=1000 + repeat)
+                cache = embedder.token_cache
+                before = cache.stats() if cache is not None else None
+                start = timer()
+                embedder.embed_tokens(data)
+                timings.append(timer() - start)
+                words = sum(len(s) for s in data)
+                if embedder.token_cache is not None and before is not None:
+                    after = embedder.token_cache.stats()
+                    hits += after.hits - before.hits
+                    looked_up += after.hits + after.misses - before.hits - before.misses
+            rate = f"{100 * hits / looked_up:.0f} %" if looked_up else "-"
+            speed = words / statistics.median(timings)
+            state = f"on ({size:,} units)" if size else "off"
+            print(f"| {label} | {text} | {state} | {speed:,.0f} | {rate} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["small"], choices=sorted(CONFIGS))
@@ -114,6 +176,9 @@ def main() -> None:
     parser.add_argument(
         "--no-kernel", action="store_true", help="only the library's path, not PyTorch's kernel"
     )
+    parser.add_argument(
+        "--cache", action="store_true", help="the layer-0 cache off and on (see the docstring)"
+    )
     args = parser.parse_args()
     kernels = (False,) if args.no_kernel else (False, True)
     torch.set_num_threads(args.threads)
@@ -123,6 +188,16 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} threads, {args.sentences} sentences × "
         f"{args.words} words, median of {args.repeats}, {args.clock} clock"
     )
+    if args.cache:
+        print(f"batch {args.batch_size[0]}; hit rate: distinct units of each forward pass")
+        print("| model | text | layer-0 cache | words/s | hit rate |")
+        print("| --- | --- | --- | ---: | ---: |")
+        if args.model:
+            model, units = load_model(args.model).eval(), load_tokenizer(args.model)
+            cache_rows(args.model, model, units, args)
+        for name in [] if args.model else args.configs:
+            cache_rows(name, build(name, None), None, args)
+        return
     print("| model | LSTM path | batch | tokens/s |")
     print("| --- | --- | ---: | ---: |")
     if args.model:

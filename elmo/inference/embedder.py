@@ -3,7 +3,8 @@
 It sorts sentences by length and batches them (an LSTM runs as many steps as the longest row),
 runs under ``torch.inference_mode`` and returns each sentence's rows in input order.  Since
 every sentence starts from the same state, a sentence gets the same vectors whatever it is
-batched with.  The model is never mutated, so one ``Embedder`` may serve several threads.
+batched with.  The model is never mutated, so one ``Embedder`` may serve several threads (its
+layer-0 cache, :mod:`elmo.nn.token_cache`, is thread-safe).
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ from elmo.io.bundle import load_model, load_tokenizer
 from elmo.nn.bilm import BiLM
 from elmo.nn.chars import sentence_char_ids, validate_sentences
 from elmo.nn.tiles import kept_copies
+from elmo.nn.token_cache import TokenCache
 from elmo.tokenization import SentencePieceUnits, pre_tokenize
 
-__all__ = ["UNIT_POOLING", "Embedder", "Embedding", "PreparedSentence", "word_vectors"]
+__all__ = [
+    "DEFAULT_TOKEN_CACHE",
+    "UNIT_POOLING",
+    "Embedder",
+    "Embedding",
+    "PreparedSentence",
+    "word_vectors",
+]
 
 UNIT_POOLING = ("mean", "first", "last")
+DEFAULT_TOKEN_CACHE = 32_768  # units: the common words of a few languages' prose
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,10 @@ class Embedder:
         units: the sentencepiece units of a model trained here; None for word-level models.
         unit_pooling: how a word's piece vectors become its vector (``mean``, ``first``,
             ``last``); the default ``mean`` sees the whole word in both directions.
+        token_cache: how many units' layer-0 vectors to keep across calls (real text repeats
+            its words, and layer 0 is most of a small model's work); the vectors are the same
+            with or without it.  None: ``DEFAULT_TOKEN_CACHE`` on a CPU, off on other devices
+            (where layer 0 is cheap and the lookup needs the ids on the host); 0: off.
     """
 
     def __init__(
@@ -109,6 +123,7 @@ class Embedder:
         device: str | torch.device = "cpu",
         units: SentencePieceUnits | None = None,
         unit_pooling: str = "mean",
+        token_cache: int | None = None,
     ):
         if unit_pooling not in UNIT_POOLING:
             raise InvalidInputError(f"unit_pooling must be one of {UNIT_POOLING}")
@@ -127,13 +142,23 @@ class Embedder:
         self.units = units
         self.unit_pooling = unit_pooling
         self.unit_char_ids = units.unit_char_ids() if units is not None else None  # (V, 50)
+        if token_cache is not None and token_cache < 0:
+            raise InvalidInputError(f"token_cache must be >= 0 units, got {token_cache}")
+        if token_cache is None:
+            token_cache = DEFAULT_TOKEN_CACHE if self.device.type == "cpu" else 0
+        self.token_cache = TokenCache(token_cache) if token_cache else None
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, batch_size: int = 64, device: str | torch.device = "cpu"
+        cls,
+        path: str | Path,
+        batch_size: int = 64,
+        device: str | torch.device = "cpu",
+        token_cache: int | None = None,
     ) -> Embedder:
         """Load a bundle directory, or a directory holding ``options.json`` + ``weights.hdf5``."""
-        return cls(load_model(path), batch_size, device, units=load_tokenizer(path))
+        units = load_tokenizer(path)
+        return cls(load_model(path), batch_size, device, units=units, token_cache=token_cache)
 
     @property
     def config(self) -> ModelConfig:
@@ -250,7 +275,8 @@ class Embedder:
             rows = [sequences[i] for i in chunk]
             char_ids = pad_sequence(rows, batch_first=True)  # (b, T, 50)
             with torch.inference_mode(), kept_copies():
-                layers = self.model(char_ids.to(self.device)).layers.float().cpu().numpy()
+                output = self.model(char_ids.to(self.device), self.token_cache)
+                layers = output.layers.float().cpu().numpy()
             for row, i in enumerate(chunk):
                 results[i] = layers[:, row, : len(sequences[i])].copy()  # (L, n, 2D)
         assert all(r is not None for r in results)  # every sentence is empty or in a chunk

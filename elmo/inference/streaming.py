@@ -90,6 +90,8 @@ class StreamingBiLM:
         self.max_units = max_units
         self.shared_rows = shared_rows
         self._unit_index: dict[bytes, int] = {}  # a unit's char ids → its row in the table
+        self.unit_hits = 0  # distinct units of each added sentence found in the table
+        self.unit_misses = 0  # and those encoded then (a server's metric)
         self._unit_table = torch.zeros(0, model.config.recurrent.projection_size)  # (U, D)
         self.num_layers = len(model.recurrent.forward_stack.stack())
         self.dim = model.config.recurrent.projection_size
@@ -159,10 +161,10 @@ class StreamingBiLM:
     def _token_vectors(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Token vectors of a sentence's units, boundaries added, ``(n + 2, D)``."""
         chars = np.concatenate([_BOS, char_ids.numpy().astype(np.int16), _EOS])  # (n + 2, 50)
-        rows = self._unit_rows(chars)  # may replace the table
+        rows = self._unit_rows(chars, count=True)  # may replace the table
         return self._unit_table.index_select(0, torch.from_numpy(rows))
 
-    def _unit_rows(self, chars: np.ndarray) -> np.ndarray:
+    def _unit_rows(self, chars: np.ndarray, count: bool = False) -> np.ndarray:
         """Rows of the unit table for units ``(n, 50)`` (int16).
 
         A token vector depends only on its unit's characters, so each distinct unit is encoded
@@ -175,6 +177,9 @@ class StreamingBiLM:
         as_bytes = chars.view(np.dtype((np.void, chars.shape[1] * chars.itemsize))).ravel()
         keys = cast("list[bytes]", as_bytes.tolist())  # one bytes object a row
         new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
+        if count:  # a joining sentence's distinct units (not remember's) as hits and misses
+            self.unit_misses += len(new)
+            self.unit_hits += len(set(keys)) - len(new)
         if len(self._unit_index) + len(new) > self.max_units:
             self._unit_index, self._unit_table = {}, self._unit_table[:0]
             new = dict(zip(keys, range(len(keys)), strict=True))

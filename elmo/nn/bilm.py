@@ -18,6 +18,7 @@ from elmo.errors import InvalidInputError
 from elmo.nn.chars import BOS_CHAR_IDS, EOS_CHAR_IDS, MAX_CHARS, PADDING_CHAR_ID
 from elmo.nn.lm_head import LMHead, LMLoss
 from elmo.nn.recurrent import BiRecurrent
+from elmo.nn.token_cache import TokenCache
 from elmo.nn.token_encoder import TokenEncoder
 
 __all__ = ["BiLM", "BiLMOutput", "add_sentence_boundaries", "mask_and_lengths"]
@@ -90,20 +91,24 @@ class BiLM(nn.Module):
         self.recurrent.reset_states()
 
     def encode(
-        self, char_ids: torch.Tensor, lengths: torch.Tensor
+        self,
+        char_ids: torch.Tensor,
+        lengths: torch.Tensor,
+        token_cache: TokenCache | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         """Sequences that already carry boundaries → token vectors (B, T, D) and per-layer
         forward and backward outputs (each (B, T, D)); lengths count the boundaries."""
-        tokens = self.token_encoder(char_ids)  # (B, T, D)
+        tokens = self.token_encoder(char_ids, token_cache)  # (B, T, D)
         forward, backward = self.recurrent(tokens, lengths)
         return tokens, forward, backward
 
-    def forward(self, char_ids: torch.Tensor) -> BiLMOutput:
-        # char_ids: (B, T, W) without boundaries; 0 marks padded token slots
+    def forward(self, char_ids: torch.Tensor, token_cache: TokenCache | None = None) -> BiLMOutput:
+        # char_ids: (B, T, W) without boundaries; 0 marks padded token slots.  token_cache:
+        # layer-0 vectors kept across calls (elmo.nn.token_cache), for frozen feature extraction
         mask, lengths = mask_and_lengths(char_ids)
         steps = char_ids.shape[1]
         tokens, forward, backward = self.encode(
-            add_sentence_boundaries(char_ids, lengths), lengths + 2
+            add_sentence_boundaries(char_ids, lengths), lengths + 2, token_cache
         )
         layers = [torch.cat([tokens, tokens], dim=-1)]  # (B, T + 2, 2D) each
         layers += [torch.cat([f, b], dim=-1) for f, b in zip(forward, backward, strict=True)]

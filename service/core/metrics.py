@@ -74,6 +74,14 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        self.token_cache = Counter(
+            "elmo_token_cache_lookups",
+            "distinct units of each forward pass (continuous batching: of each joining "
+            "sentence) whose layer-0 vector was kept from earlier work (hit) or computed (miss)",
+            ["result"],
+            registry=r,
+        )  # fmt: skip
+
     def render(self) -> tuple[bytes, str]:
         """The text exposition format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

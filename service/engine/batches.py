@@ -40,6 +40,7 @@ def run_batch(embedder: Embedder, entries: Sequence[Entry]) -> FromEngine:
     """One forward pass over ``entries``: each one's answer, or why none came (a failed batch
     fails its requests, never the engine)."""
     started = time.perf_counter()
+    before = _cache_counts(embedder)
     try:
         batch = [PreparedSentence(torch.from_numpy(e.char_ids), e.word_units) for e in entries]
         vectors = embedder.embed_prepared(batch)
@@ -47,7 +48,17 @@ def run_batch(embedder: Embedder, entries: Sequence[Entry]) -> FromEngine:
     except Exception as exc:
         logger.exception("inference failed for a batch of %d sentences", len(entries))
         return Failed(keys_of(entries), reason(exc))
-    return Done(results, time.perf_counter() - started)
+    after = _cache_counts(embedder)
+    cache = (after[0] - before[0], after[1] - before[1])
+    return Done(results, time.perf_counter() - started, cache)
+
+
+def _cache_counts(embedder: Embedder) -> tuple[int, int]:
+    """The embedder's layer-0 cache's (hits, misses) so far; (0, 0) without one."""
+    if embedder.token_cache is None:
+        return 0, 0
+    stats = embedder.token_cache.stats()
+    return stats.hits, stats.misses
 
 
 class Batches:

@@ -53,8 +53,9 @@ __all__ = [
 Result = np.ndarray | Refusal
 """A sentence's unit vectors ``[L, n_units, 2D]``, or what its shape makes of them."""
 
-Deliver = Callable[[list[tuple[int, Result]], float], None]
-"""Finished sentences ``(key, result)`` and the model seconds spent since the last delivery."""
+Deliver = Callable[[list[tuple[int, Result]], float, tuple[int, int]], None]
+"""Finished sentences ``(key, result)``, the model seconds spent since the last delivery, and
+the layer-0 cache's ``(hits, misses)`` in that time (units)."""
 
 Fail = Callable[[list[int] | None, BaseException], None]
 """Sentences that will not come back (None: every sentence in the engine) and why."""
@@ -136,10 +137,12 @@ class Stop:
 
 @dataclass(frozen=True)
 class Done:
-    """Finished sentences and the model seconds they took since the last :class:`Done`."""
+    """Finished sentences, the model seconds they took since the last :class:`Done`, and how
+    the layer-0 cache fared meanwhile."""
 
     results: list[tuple[int, Result]]
     seconds: float
+    cache: tuple[int, int] = (0, 0)  # layer-0 cache (hits, misses) in units, the same span
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,6 @@ def reason(exc: BaseException) -> str:
 def deliver_message(message: FromEngine, deliver: Deliver, fail: Fail) -> None:
     """Hand a message from the model to the scheduler's callbacks."""
     if isinstance(message, Done):
-        deliver(message.results, message.seconds)
+        deliver(message.results, message.seconds, message.cache)
     else:
         fail(message.keys, RuntimeError(f"inference failed: {message.reason}"))

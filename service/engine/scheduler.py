@@ -279,7 +279,9 @@ class Scheduler:
     def _served(self, batch: list[Queued]) -> None:
         self._virtual = max([self._virtual, *(item.tag for item in batch)])
 
-    def _deliver(self, results: list[tuple[int, Result]], seconds: float) -> None:
+    def _deliver(
+        self, results: list[tuple[int, Result]], seconds: float, cache: tuple[int, int]
+    ) -> None:
         """Finished sentences from the engine (its thread)."""
         with self._cond:
             done = [(self._in_flight.pop(key, None), array) for key, array in results]
@@ -288,6 +290,9 @@ class Scheduler:
                     self._release(item)
             self._cond.notify_all()
         self.metrics.inference_seconds.observe(seconds)
+        hits, misses = cache
+        self.metrics.token_cache.labels(result="hit").inc(hits)
+        self.metrics.token_cache.labels(result="miss").inc(misses)
         for item, array in done:
             if item is not None:
                 self._settle_item(item, array)

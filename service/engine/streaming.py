@@ -66,6 +66,7 @@ def serve_stream(
     if engine is None:  # (not ``engine or``: an engine with no sentences is falsy)
         engine = make_engine(model, units, shared_rows)
     busy = 0.0
+    counted = (engine.unit_hits, engine.unit_misses)  # the cache counts sent so far
     running: dict[Hashable, Entry] = {}  # what the engine runs, by key (for shapes, failures)
     while True:
         if not _take(receive(not len(engine)), engine, running, send):
@@ -79,11 +80,14 @@ def serve_stream(
             logger.exception("streaming inference failed")
             send(Failed(keys_of(list(running.values())), reason(exc)))
             engine = make_engine(model, units, engine.shared_rows)
+            counted = (engine.unit_hits, engine.unit_misses)
             running.clear()
             continue
         busy += time.perf_counter() - started
         if finished:
-            send(Done([_answer(key, vectors, running) for key, vectors in finished], busy))
+            cache = (engine.unit_hits - counted[0], engine.unit_misses - counted[1])
+            counted = (engine.unit_hits, engine.unit_misses)
+            send(Done([_answer(key, vectors, running) for key, vectors in finished], busy, cache))
             busy = 0.0
 
 

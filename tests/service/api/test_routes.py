@@ -261,6 +261,8 @@ async def test_metrics_count_requests_batches_and_padding(serve_app):
         await client.post("/v1/embed", json={"inputs": []})
         await client.get("/no-such-route")
         text = (await client.get("/metrics")).text
+        await client.post("/v1/embed", json={"inputs": ["a b c"]})  # units seen before
+        again = (await client.get("/metrics")).text
     assert 'elmo_http_requests_total{route="/v1/embed",status="200"} 1.0' in text
     assert 'elmo_http_requests_total{route="/v1/embed",status="400"} 1.0' in text
     assert 'elmo_http_requests_total{route="unmatched",status="404"} 1.0' in text
@@ -273,6 +275,19 @@ async def test_metrics_count_requests_batches_and_padding(serve_app):
         "elmo_inference_seconds_count",
     ):
         assert name in text
+    # layer 0 of "a b c" the second time: its units (and <S>, </S>) come from the cache
+    assert _sample(again, 'elmo_token_cache_lookups_total{result="hit"}') >= _sample(
+        text, 'elmo_token_cache_lookups_total{result="hit"}'
+    ) + 5
+    assert _sample(again, 'elmo_token_cache_lookups_total{result="miss"}') == _sample(
+        text, 'elmo_token_cache_lookups_total{result="miss"}'
+    )
+
+
+def _sample(metrics: str, name: str) -> float:
+    """The value of one sample line of the text exposition format."""
+    (line,) = [line for line in metrics.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[-1])
 
 
 async def test_openapi_documents_every_route_and_no_422(serve_app):

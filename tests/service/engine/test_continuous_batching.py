@@ -195,10 +195,12 @@ class Collector:
         self.done: dict[int, np.ndarray] = {}
         self.lost: list[tuple[list[int] | None, BaseException]] = []
         self.event = threading.Event()
+        self.cache = (0, 0)  # layer-0 (hits, misses) reported
 
-    def deliver(self, results, seconds):
-        assert seconds >= 0
+    def deliver(self, results, seconds, cache):
+        assert seconds >= 0 and min(cache) >= 0
         self.done.update(results)
+        self.cache = tuple(a + b for a, b in zip(self.cache, cache, strict=True))
         self.event.set()
 
     def fail(self, keys, error):
@@ -224,6 +226,10 @@ def test_the_streaming_child_returns_the_embedders_vectors_and_survives_a_kill(
     collector.wait(lambda: len(collector.done) == 8)
     for i, sentence in enumerate(prepared):
         np.testing.assert_array_equal(collector.done[i], embedder.embed_prepared([sentence])[0])
+    # each sentence's distinct units, boundaries included, were hits or misses of the unit table
+    distinct = [len({tuple(row) for row in s.char_ids.tolist()}) + 2 for s in prepared]
+    assert sum(collector.cache) == sum(distinct)
+    assert collector.cache[0] >= 2 * (len(prepared) - 1)  # <S> and </S> after the first
 
     pid, restarts = streaming_process.pid, streaming_process.restarts
     os.kill(pid, signal.SIGSTOP)  # a sentence in flight when the child dies

@@ -22,7 +22,7 @@ def inference():
 def _embed(engine, prepared):
     """Sentences through a batched engine as the scheduler hands them: the answers in order."""
     done, lost = {}, []
-    engine.open(lambda results, seconds: done.update(results), lambda keys, e: lost.append(e))
+    engine.open(lambda results, _s, _c: done.update(results), lambda keys, e: lost.append(e))
     engine.add([Work(i, 0, sentence) for i, sentence in enumerate(prepared)])
     if lost:
         raise lost[0]

@@ -16,6 +16,7 @@ class RecordingEmbedder:
 
     def __init__(self, embedder: Embedder, fail: bool = False):
         self.embedder = embedder
+        self.token_cache = embedder.token_cache
         self.batches: list[list[int]] = []
         self.fail = fail
 
