@@ -112,7 +112,12 @@ class ServiceState:
         if self._given is not None:  # same model, batch size of the scheduler
             given = self._given
             embedder = Embedder(
-                given.model, batch, given.device, units=given.units, unit_pooling=given.unit_pooling
+                given.model,
+                batch,
+                given.device,
+                units=given.units,
+                unit_pooling=given.unit_pooling,
+                token_cache=settings.token_cache_units,
             )
         else:
             assert self.model_path is not None
@@ -126,6 +131,7 @@ class ServiceState:
                     streaming=settings.continuous_batching and _on_cpu(settings.device),
                     shared_rows=settings.shared_batch_sentences,
                     stop_timeout_s=settings.graceful_timeout_s,
+                    token_cache_units=settings.token_cache_units,
                 )
                 self.inference.start()
                 # This process only tokenizes and reads the architecture: a weightless copy
@@ -134,11 +140,16 @@ class ServiceState:
                     skeleton = BiLM(load_config(self.model_path))
                 units = load_tokenizer(self.model_path)
                 return Embedder(skeleton, batch, "meta", units=units), self.inference
-            embedder = Embedder.from_pretrained(self.model_path, batch, settings.device)
+            embedder = Embedder.from_pretrained(
+                self.model_path, batch, settings.device, token_cache=settings.token_cache_units
+            )
         embedder.warm_up()
         if settings.continuous_batching and embedder.device.type == "cpu":
             shared = settings.shared_batch_sentences
-            return embedder, ThreadStream(embedder.model, embedder.unit_char_ids, shared)
+            stream = ThreadStream(
+                embedder.model, embedder.unit_char_ids, shared, settings.token_cache_units
+            )
+            return embedder, stream
         return embedder, Batches(embedder)
 
     async def stop(self) -> None:

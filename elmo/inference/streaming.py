@@ -177,12 +177,12 @@ class StreamingBiLM:
         as_bytes = chars.view(np.dtype((np.void, chars.shape[1] * chars.itemsize))).ravel()
         keys = cast("list[bytes]", as_bytes.tolist())  # one bytes object a row
         new = {key: i for i, key in enumerate(keys) if key not in self._unit_index}
-        if count:  # a joining sentence's distinct units (not remember's) as hits and misses
-            self.unit_misses += len(new)
-            self.unit_hits += len(set(keys)) - len(new)
         if len(self._unit_index) + len(new) > self.max_units:
             self._unit_index, self._unit_table = {}, self._unit_table[:0]
             new = dict(zip(keys, range(len(keys)), strict=True))
+        if count:  # a joining sentence's distinct units (not remember's) as hits and misses
+            self.unit_misses += len(new)
+            self.unit_hits += len(set(keys)) - len(new)
         if new:
             rows = torch.from_numpy(chars[list(new.values())]).long()  # (m, 50)
             vectors = self.model.token_encoder.encode_units(rows)  # (m, D)

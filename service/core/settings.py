@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         "large, or one alone, run all of their sentences",
     )
 
+    token_cache_units: int = Field(
+        65_536,
+        ge=0,
+        description="layer-0 vectors kept across requests, in distinct units (words, or "
+        "sentencepiece pieces; a row of D floats each): real text repeats its words, and the "
+        "vectors are the same with or without them; 0: off",
+    )
+
     api_key: SecretStr | None = Field(
         None, description="if set, every route but /health and /ready needs 'Bearer <key>'"
     )

@@ -26,7 +26,7 @@ from service.engine.interface import (
     ToEngine,
     reason,
 )
-from service.engine.streaming import make_engine, serve_stream
+from service.engine.streaming import DEFAULT_MAX_UNITS, make_engine, serve_stream
 
 __all__ = ["child_main", "stream_in_child"]
 
@@ -41,6 +41,7 @@ def child_main(
     threads: int | None,
     streaming: bool,
     shared_rows: int | None = None,
+    token_cache_units: int = DEFAULT_MAX_UNITS,
 ) -> None:
     """The child: load the model, say ready, then answer batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
@@ -50,11 +51,15 @@ def child_main(
 
         if threads is not None:
             torch.set_num_threads(threads)
-        embedder = Embedder.from_pretrained(model_path, batch_size, device)
+        embedder = Embedder.from_pretrained(
+            model_path, batch_size, device, token_cache=token_cache_units
+        )
         embedder.warm_up()
         # ready means warm: the streaming engine has encoded the vocabulary (0.6 s by default)
         engine = (
-            make_engine(embedder.model, embedder.unit_char_ids, shared_rows) if streaming else None
+            make_engine(embedder.model, embedder.unit_char_ids, shared_rows, token_cache_units)
+            if streaming
+            else None
         )
     except Exception as exc:
         conn.send(LoadFailed(reason(exc)))

@@ -43,6 +43,7 @@ from service.engine.interface import (
     Work,
     deliver_message,
 )
+from service.engine.streaming import DEFAULT_MAX_UNITS
 
 __all__ = ["RESTART_RETRY_AFTER_S", "InferenceProcess", "unavailable"]
 
@@ -64,6 +65,7 @@ class InferenceProcess:
         start_timeout_s: how long loading and warming the model may take.
         streaming: continuous batching in the child (else one batch an :meth:`add`).
         shared_rows: the streaming engine's rows for small requests beside large ones.
+        token_cache_units: the distinct units whose layer-0 vectors the child keeps.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class InferenceProcess:
         streaming: bool = False,
         shared_rows: int | None = None,
         stop_timeout_s: float = 30.0,
+        token_cache_units: int = DEFAULT_MAX_UNITS,
     ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
@@ -85,6 +88,7 @@ class InferenceProcess:
         self.streaming = streaming
         self.shared_rows = shared_rows
         self.stop_timeout_s = stop_timeout_s
+        self.token_cache_units = token_cache_units
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -127,6 +131,7 @@ class InferenceProcess:
                 self.torch_threads,
                 self.streaming,
                 self.shared_rows,
+                self.token_cache_units,
             ),
             name="elmo-inference",
             daemon=True,

@@ -42,7 +42,9 @@ from service.engine.interface import (
     shaped,
 )
 
-__all__ = ["ThreadStream", "make_engine", "serve_stream"]
+__all__ = ["DEFAULT_MAX_UNITS", "ThreadStream", "make_engine", "serve_stream"]
+
+DEFAULT_MAX_UNITS = 1 << 16  # layer-0 vectors kept (ELMO_TOKEN_CACHE_UNITS' default)
 
 logger = logging.getLogger("service.engine.streaming")
 
@@ -54,6 +56,7 @@ def serve_stream(
     units: torch.Tensor | None = None,
     engine: StreamingBiLM | None = None,
     shared_rows: int | None = None,
+    max_units: int = DEFAULT_MAX_UNITS,
 ) -> None:
     """Run sentences as they arrive until told to stop.
 
@@ -61,10 +64,10 @@ def serve_stream(
     between two blocks of time steps every waiting sentence joins.  ``units``: char ids
     ``(V, 50)`` of a sentencepiece vocabulary, encoded before the first sentence; ``engine``:
     one made ahead by :func:`make_engine` (a new one like it replaces it after a failure);
-    ``shared_rows``: the engine's, when this makes it.
+    ``shared_rows``, ``max_units``: the engine's, when this makes it.
     """
     if engine is None:  # (not ``engine or``: an engine with no sentences is falsy)
-        engine = make_engine(model, units, shared_rows)
+        engine = make_engine(model, units, shared_rows, max_units)
     busy = 0.0
     counted = (engine.unit_hits, engine.unit_misses)  # the cache counts sent so far
     running: dict[Hashable, Entry] = {}  # what the engine runs, by key (for shapes, failures)
@@ -79,7 +82,7 @@ def serve_stream(
         except Exception as exc:  # fail what runs, start afresh
             logger.exception("streaming inference failed")
             send(Failed(keys_of(list(running.values())), reason(exc)))
-            engine = make_engine(model, units, engine.shared_rows)
+            engine = make_engine(model, units, engine.shared_rows, engine.max_units)
             counted = (engine.unit_hits, engine.unit_misses)
             running.clear()
             continue
@@ -127,10 +130,17 @@ def _answer(
 
 
 def make_engine(
-    model: BiLM, units: torch.Tensor | None = None, shared_rows: int | None = None
+    model: BiLM,
+    units: torch.Tensor | None = None,
+    shared_rows: int | None = None,
+    max_units: int = DEFAULT_MAX_UNITS,
 ) -> StreamingBiLM:
-    """A streaming engine for ``model`` that knows ``units`` (char ids ``(V, 50)``) already."""
-    engine = StreamingBiLM(model, shared_rows=shared_rows)
+    """A streaming engine for ``model`` that knows ``units`` (char ids ``(V, 50)``) already;
+    ``max_units``: the distinct units whose layer-0 vectors it keeps (a sentencepiece
+    vocabulary is always kept whole)."""
+    if units is not None:
+        max_units = max(max_units, len(units) + 2)  # and <S>, </S>
+    engine = StreamingBiLM(model, shared_rows=shared_rows, max_units=max_units)
     if units is not None:
         engine.remember(units)
     return engine
@@ -142,11 +152,16 @@ class ThreadStream:
     continuous = True
 
     def __init__(
-        self, model: BiLM, units: torch.Tensor | None = None, shared_rows: int | None = None
+        self,
+        model: BiLM,
+        units: torch.Tensor | None = None,
+        shared_rows: int | None = None,
+        max_units: int = DEFAULT_MAX_UNITS,
     ) -> None:
         self.model = model
         self.units = units
         self.shared_rows = shared_rows
+        self.max_units = max_units
         self._inbox: queue.Queue[ToEngine] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._deliver: Deliver | None = None
@@ -185,7 +200,13 @@ class ThreadStream:
         while True:
             try:
                 serve_stream(
-                    self.model, self._receive, self._send, self.units, None, self.shared_rows
+                    self.model,
+                    self._receive,
+                    self._send,
+                    self.units,
+                    None,
+                    self.shared_rows,
+                    self.max_units,
                 )
                 return
             except Exception as exc:  # never a silent hang: fail what was in flight, go on

@@ -284,6 +284,16 @@ async def test_metrics_count_requests_batches_and_padding(serve_app):
     )
 
 
+async def test_a_token_cache_of_zero_units_keeps_nothing_across_requests(serve_app):
+    async with serve_app(token_cache_units=0) as (client, _):
+        for _ in range(2):
+            answer = await client.post("/v1/embed", json={"inputs": ["a b c"]})
+            assert answer.status_code == 200
+        text = (await client.get("/metrics")).text
+    assert _sample(text, 'elmo_token_cache_lookups_total{result="hit"}') == 0
+    assert _sample(text, 'elmo_token_cache_lookups_total{result="miss"}') >= 10  # twice 5
+
+
 def _sample(metrics: str, name: str) -> float:
     """The value of one sample line of the text exposition format."""
     (line,) = [line for line in metrics.splitlines() if line.startswith(name + " ")]
