@@ -21,6 +21,7 @@ import torch
 
 from elmo.inference.embedder import Embedder
 from elmo.io.bundle import load_bundle, load_tokenizer, read_training, save_bundle
+from elmo.training.curves import CURVE_FILE
 
 PART = 15 * 2**20
 
@@ -36,6 +37,8 @@ def half_precision_bundle(model_dir: Path, target: Path) -> float:
         dtype=torch.float16,
         training=read_training(model_dir),
     )
+    if (model_dir / CURVE_FILE).is_file():  # the card shows it
+        shutil.copy(model_dir / CURVE_FILE, target / CURVE_FILE)
     drift = _half_precision_drift(model_dir, target)
     print(f"float16 weights: max |difference| / max |value| of the vectors = {drift:.2e}")
     if drift > 1e-3:
@@ -55,6 +58,9 @@ def main(run: Path, out: Path) -> None:
         (out / f"weights.part{i}").write_bytes(part)
     for name in ("config.json", "tokenizer.model", "MODEL_CARD.md"):
         shutil.copy(staging / name, out / name)
+    # the card's picture, when drawn (matplotlib) and while the files stay within 8
+    if (staging / CURVE_FILE).is_file() and len(parts) + 6 <= 8:
+        shutil.copy(staging / CURVE_FILE, out / CURVE_FILE)
     shutil.copy(run / "metrics.jsonl", out / "metrics.jsonl")
     manifest = {
         "parts": len(parts),

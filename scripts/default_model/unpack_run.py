@@ -23,8 +23,9 @@ def main(packed: Path, target: Path) -> None:
         raise SystemExit(f"{packed}: the weight parts do not match weights.json's SHA-256")
     target.mkdir(parents=True, exist_ok=True)
     (target / "model.safetensors").write_bytes(weights)
-    for name in ("config.json", "tokenizer.model", "MODEL_CARD.md"):
-        shutil.copy(packed / name, target / name)
+    for name in ("config.json", "tokenizer.model", "MODEL_CARD.md", "training_curve.png"):
+        if (packed / name).is_file():  # (no curve without matplotlib)
+            shutil.copy(packed / name, target / name)
     load_bundle(target)  # strict key, shape and dtype checks
     print(f"wrote {target} ({len(weights) / 2**20:.1f} MiB of weights)")
 
