@@ -195,7 +195,7 @@ def _run_task(
 ) -> TaskResult | str:
     """The task's result, or why it was skipped."""
     if task == "pairs":
-        return context_pairs(embedder)
+        return context_pairs(embedder, progress=progress)
     if task not in inputs:
         return f"no data ({TASK_SOURCES[task]} not available)"
     if task == "lm":

@@ -109,6 +109,7 @@ def pos_probe(
     y_test = np.array([tag_index[t] for s in test for _, t in s])
     train_arrays = word_vectors(embedder, [[w for w, _ in s] for s in train], progress)
     test_arrays = word_vectors(embedder, [[w for w, _ in s] for s in test], progress)
+    _fitting(progress)
     scores = {}
     for view in view_names(embedder.num_layers):
         x_train = np.concatenate([view_vectors(a, view) for a in train_arrays])
@@ -198,6 +199,7 @@ def polarity_probe(
 ) -> TaskResult:
     """Mean-pooled sentence vectors per view, logistic regression, ``folds``-fold CV."""
     arrays = word_vectors(embedder, sentences, progress)
+    _fitting(progress)
     y = np.asarray(labels)
     scores = {}
     for view in view_names(embedder.num_layers):
@@ -214,12 +216,16 @@ def polarity_probe(
     )
 
 
-def context_pairs(embedder: Embedder, pairs: Sequence[ContextPair] = CONTEXT_PAIRS) -> TaskResult:
+def context_pairs(
+    embedder: Embedder,
+    pairs: Sequence[ContextPair] = CONTEXT_PAIRS,
+    progress: tqdm | None = None,
+) -> TaskResult:
     """Cosine of a word's vectors in two sentences, per view (the course's "gato" example)."""
     rows: dict[str, dict[str, float]] = {}
     for pair in pairs:
         first, second = pair.first.split(), pair.second.split()
-        a, b = word_vectors(embedder, [first, second])
+        a, b = word_vectors(embedder, [first, second], progress)
         i, j = first.index(pair.word), second.index(pair.word)
         sense = "same" if pair.same else "different"
         label = f"{pair.word} ({sense} sense): «{pair.first}» vs «{pair.second}»"
@@ -236,6 +242,13 @@ def context_pairs(embedder: Embedder, pairs: Sequence[ContextPair] = CONTEXT_PAI
         mean_different,
         details={"pairs": rows},
     )
+
+
+def _fitting(progress: tqdm | None) -> None:
+    """Say on the bar that the sentences are embedded and the probes train now (the bar would
+    otherwise sit at 100 % for the seconds that takes)."""
+    if progress is not None:
+        progress.set_postfix_str("fitting the probes")
 
 
 def lm_perplexity(

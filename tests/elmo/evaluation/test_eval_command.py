@@ -108,6 +108,7 @@ def test_the_probes_show_progress_unless_quiet(bundle, capsys):
     assert main([*argv, "--size", "quick", "--no-control"]) == 0
     err = capsys.readouterr().err
     assert "trained: pos: 100%" in err and " sentences" in err
+    assert "fitting the probes" in err  # the bar says what the seconds after 100 % are for
     assert main([*argv, "--size", "quick", "--no-control", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "trained: pos" in err.splitlines() and "%" not in err  # one line per task, no bar
