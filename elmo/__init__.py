@@ -1,14 +1,16 @@
 """ELMo contextual embeddings: char-CNN token encoder + biLSTM language model.
 
 The public API is what this module exports: :class:`Embedder` for feature extraction,
-:class:`Elmo` for task models, :class:`BiLM` and :class:`ScalarMix` for models, the config
+:class:`Elmo` for task models, :func:`train_task`/:func:`load_task` for a trained head on it
+(:mod:`elmo.tasks`), :class:`BiLM` and :class:`ScalarMix` for models, the config
 dataclasses, bundle save/load and lookup, the pieces a server batches with
 (:class:`PreparedSentence`, :class:`StreamingBiLM`, the pooling functions), and the exception
 hierarchy.  The REST service imports nothing else.
 
 The parts live in subpackages by role: :mod:`elmo.nn` (the network, leaf to whole),
 :mod:`elmo.inference` (embeddings from a trained model), :mod:`elmo.io` (model and data formats),
-:mod:`elmo.training`, :mod:`elmo.evaluation`, :mod:`elmo.corpus_build` and :mod:`elmo.cli`.
+:mod:`elmo.training`, :mod:`elmo.tasks`, :mod:`elmo.evaluation`, :mod:`elmo.corpus_build` and
+:mod:`elmo.cli`.
 """
 
 from elmo import moved as _moved
@@ -32,6 +34,7 @@ from elmo.io.convert import load_original
 from elmo.nn.bilm import BiLM, BiLMOutput
 from elmo.nn.chars import batch_to_char_ids
 from elmo.nn.scalar_mix import ScalarMix
+from elmo.tasks import TaskConfig, TaskPredictor, load_task, read_dataset, train_task
 from elmo.tokenization import pre_tokenize
 
 __all__ = [
@@ -52,6 +55,8 @@ __all__ = [
     "RecurrentConfig",
     "ScalarMix",
     "StreamingBiLM",
+    "TaskConfig",
+    "TaskPredictor",
     "WeightFileError",
     "batch_to_char_ids",
     "default_model_path",
@@ -60,13 +65,16 @@ __all__ = [
     "load_config",
     "load_model",
     "load_original",
+    "load_task",
     "load_tokenizer",
     "mix_layers",
     "pool_sentence",
     "pre_tokenize",
+    "read_dataset",
     "resolve_layers",
     "resolve_model_path",
     "save_bundle",
+    "train_task",
     "word_vectors",
 ]
 

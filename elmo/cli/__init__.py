@@ -3,10 +3,10 @@
 ``train`` (a biLM on a corpus), ``embed`` (a file of sentences → vectors), ``convert``
 (original files → bundle), ``info`` (what a model is), ``similarity`` (how a word's vectors
 change with context, per layer), ``evaluate`` (:mod:`elmo.evaluation.command`), ``corpus
-build`` (:mod:`elmo.corpus_build.command`), and the commands other installed packages add
-through the ``elmo.commands`` entry-point group: the service adds ``serve``, so that the
-library never imports the service.  Errors the library reports are printed as one line naming
-the file or input, with exit status 2.
+build`` (:mod:`elmo.corpus_build.command`), ``task`` (task models, :mod:`elmo.tasks.command`),
+and the commands other installed packages add through the ``elmo.commands`` entry-point group:
+the service adds ``serve``, so that the library never imports the service.  Errors the library
+reports are printed as one line naming the file or input, with exit status 2.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from elmo.cli import convert, embed, info, similarity, train
 from elmo.corpus_build.command import add_corpus_command
 from elmo.errors import ElmoError
 from elmo.evaluation.command import add_evaluate
+from elmo.tasks.command import add_task_command
 
 __all__ = ["COMMANDS_GROUP", "build_parser", "main"]
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add(commands)
     add_evaluate(commands)
     add_corpus_command(commands)
+    add_task_command(commands)
     for plugin in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         plugin.load()(commands)
     return parser

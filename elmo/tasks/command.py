@@ -1,0 +1,203 @@
+"""``elmo task train|evaluate|predict``: task models from the command line.
+
+Progress and per-epoch lines go to stderr; stdout carries only results (the scores, or one JSON
+line per predicted sentence), so that it can be piped.  Errors reach ``elmo``'s one-line error
+path (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from elmo.tasks.bundle import load_task
+from elmo.tasks.data import TASKS, read_dataset, read_inputs
+from elmo.tasks.heads import TaskConfig
+
+__all__ = ["add_task_command"]
+
+_DEFAULTS = TaskConfig()
+
+
+def add_task_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``task train``, ``task evaluate`` and ``task predict``."""
+    task = commands.add_parser(
+        "task", help="adapt the biLM to a classification or tagging task (a head on a mix)"
+    )
+    actions = task.add_subparsers(dest="task_command", required=True)
+
+    train = actions.add_parser(
+        "train",
+        help="train a task head on a learned scalar mix of the biLM's layers",
+        description="classify: one example a line, 'label<TAB>text' or JSONL {\"text\" (or "
+        "\"tokens\"), \"label\"}; tag: 'token<TAB>tag' (or 'token tag') a line with a blank "
+        'line between sentences, or JSONL {"tokens", "tags"}. OUTPUT gets task.json, '
+        "head.safetensors and TASK_CARD.md; an OUTPUT holding a checkpoint.pt resumes it.",
+    )
+    train.add_argument("--task", required=True, choices=TASKS, help="classify or tag")
+    train.add_argument("--train", required=True, help="training file")
+    train.add_argument("--valid", required=True, help="validation file (early stopping)")
+    train.add_argument("--test", help="test file, scored once with the best epoch")
+    train.add_argument(
+        "--model", default="default", help="biLM bundle directory or model name (default)"
+    )
+    train.add_argument("--output", required=True, help="directory for the task model")
+    train.add_argument("--head", default=_DEFAULTS.head, choices=["linear", "bilstm"])
+    train.add_argument(
+        "--hidden-size",
+        type=int,
+        default=_DEFAULTS.hidden_size,
+        help=f"BiLSTM size per direction (default {_DEFAULTS.hidden_size})",
+    )
+    train.add_argument("--dropout", type=float, default=_DEFAULTS.dropout)
+    train.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    train.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=_DEFAULTS.epochs,
+        help=f"at most this many (default {_DEFAULTS.epochs})",
+    )
+    train.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=_DEFAULTS.patience,
+        help="epochs without a better validation accuracy before stopping",
+    )
+    train.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    train.add_argument("--fine-tune", action="store_true", help="train the biLM's weights too")
+    train.add_argument("--layer-norm", action="store_true", help="normalise layers before mixing")
+    train.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    train.add_argument("--force", action="store_true", help="replace a finished task model")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    train.set_defaults(run=_train)
+
+    evaluate = actions.add_parser("evaluate", help="score a task model on a labelled file")
+    evaluate.add_argument("directory", help="task model directory (elmo task train --output)")
+    evaluate.add_argument("file", help="labelled file in the training file's format")
+    evaluate.add_argument("--model", help="the base biLM, where it moved since training")
+    evaluate.add_argument(
+        "--batch-size", type=int, help="sentences per forward pass (default: training's)"
+    )
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = actions.add_parser(
+        "predict",
+        help="label sentences: one JSON line per input sentence",
+        description="Input: one sentence a line (split into words as elmo embed does), or "
+        'JSONL (a string, a token list, or {"text"}/{"tokens"}); blank lines are skipped. '
+        'Output: JSONL, {"line", "label", "probabilities"} (classify) or {"line", "tokens", '
+        '"tags", "probabilities"} (tag).',
+    )
+    predict.add_argument("directory", help="task model directory")
+    predict.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
+    predict.add_argument("--model", help="the base biLM, where it moved since training")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--device", default="cpu")
+    predict.set_defaults(run=_predict)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from elmo.tasks.train import train_task
+
+    config = TaskConfig(
+        task=args.task,
+        head=args.head,
+        hidden_size=args.hidden_size,
+        dropout=args.dropout,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        fine_tune=args.fine_tune,
+        layer_norm=args.layer_norm,
+        seed=args.seed,
+    )
+    train = read_dataset(args.train, args.task)
+    valid = read_dataset(args.valid, args.task)
+    test = read_dataset(args.test, args.task) if args.test else None
+    result = train_task(
+        config,
+        args.model,
+        train,
+        valid,
+        args.output,
+        test=test,
+        command=_command_line(args),
+        force=args.force,
+        progress=not args.quiet,
+        device=args.device,
+        log=None if args.quiet else _say,
+    )
+    print(f"validation: {_scores(result.validation)}")
+    if result.test is not None:
+        print(f"test: {_scores(result.test)}")
+    print(
+        f"wrote {result.output} ({result.epochs} epoch(s), best {result.best_epoch}, "
+        f"{result.seconds:.1f} s)"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    predictor = load_task(args.directory, args.model, args.device)
+    dataset = read_dataset(args.file, predictor.model.config.task)
+    scores = predictor.evaluate(dataset, args.batch_size)
+    if args.json:
+        print(json.dumps({"file": args.file, "examples": len(dataset.examples), **scores}))
+    else:
+        print(f"{args.file}: {_scores(scores)} ({len(dataset.examples)} examples)")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    predictor = load_task(args.directory, args.model, args.device)
+    if args.file == "-":
+        inputs = read_inputs("<stdin>", sys.stdin.buffer.read())
+    else:
+        inputs = read_inputs(args.file)
+    found = predictor.predict([tokens for _, tokens in inputs], args.batch_size)
+    for (line, _), prediction in zip(inputs, found, strict=True):
+        record: dict[str, Any] = {"line": line, **prediction}
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _scores(scores: dict[str, float]) -> str:
+    text = f"accuracy {100 * scores['accuracy']:.2f} %"
+    if "macro_f1" in scores:
+        text += f", macro-F1 {100 * scores['macro_f1']:.2f} %"
+    return text + f", loss {scores['loss']:.4f}"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that retrains the model (options that differ from the defaults)."""
+    words = ["elmo", "task", "train", "--task", args.task, "--train", args.train]
+    words += ["--valid", args.valid] + (["--test", args.test] if args.test else [])
+    words += ["--model", str(args.model), "--output", args.output]
+    for name in (
+        "head",
+        "hidden_size",
+        "dropout",
+        "lr",
+        "weight_decay",
+        "epochs",
+        "batch_size",
+        "patience",
+        "seed",
+    ):
+        value = getattr(args, name)
+        if value != getattr(_DEFAULTS, name):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    words += ["--fine-tune"] * args.fine_tune + ["--layer-norm"] * args.layer_norm
+    if args.device != "cpu":
+        words += ["--device", args.device]
+    return shlex.join(words)

@@ -1,0 +1,129 @@
+"""Task models on the biLM: one learned scalar mix of its layers feeding a small head.
+
+Peters et al. (2018) adapt a pretrained biLM to a task by learning only ``gamma`` and the
+softmax layer weights of a mix (eq. 1) plus the task model on top; the biLM itself stays frozen.
+:class:`TaskModel` is that recipe with the smallest useful task models: a linear layer, or a
+one-layer BiLSTM under it when word order matters beyond what the biLM already encodes.
+
+- ``classify``: the mix is mean-pooled over the sentence's real tokens → label logits;
+- ``tag``: label logits per token.
+
+The head reads only real tokens (packed sequences in the BiLSTM, a masked mean), so padding
+never reaches a prediction; the head's own products (unlike the biLM's) are not batch-invariant
+by construction, so probabilities may differ in the last bits with the batch a sentence is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from elmo.config import from_dict, to_dict
+from elmo.errors import ConfigError
+from elmo.inference.module import Elmo
+from elmo.tasks.data import TaskKind
+
+__all__ = ["HeadKind", "TaskConfig", "TaskModel"]
+
+HeadKind = Literal["linear", "bilstm"]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """How a task model is built and trained; kept in ``task.json`` so that a bundle records
+    what made it and a resumed run can check it continues the same run.
+
+    ``hidden_size``: per direction of the BiLSTM head (unused by ``linear``).  ``dropout``: on
+    the mix and before the output layer.  ``patience``: epochs without a better validation
+    accuracy before stopping.  ``fine_tune``: train the biLM's weights too (slow; the paper
+    keeps them frozen).  ``layer_norm``: normalise each layer before mixing.
+    """
+
+    task: TaskKind = "classify"
+    head: HeadKind = "linear"
+    hidden_size: int = 64
+    dropout: float = 0.5
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    epochs: int = 20
+    batch_size: int = 16
+    patience: int = 3
+    fine_tune: bool = False
+    layer_norm: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("hidden_size", "epochs", "batch_size", "patience")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(
+                f"lr must be > 0 and weight_decay >= 0 ({self.lr}, {self.weight_decay})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "config") -> TaskConfig:
+        return from_dict(cls, data, where)
+
+
+class TaskModel(nn.Module):
+    """``Elmo`` (one representation) → optional BiLSTM → dropout → linear, for ``labels``."""
+
+    def __init__(self, elmo: Elmo, config: TaskConfig, labels: Sequence[str]) -> None:
+        super().__init__()
+        if len(elmo.mixes) != 1:
+            raise ConfigError("a task model reads one ELMo representation")
+        if len(labels) < 2:
+            raise ConfigError(f"a task needs at least 2 labels, got {list(labels)}")
+        self.config = config
+        self.labels = list(labels)
+        self.elmo = elmo
+        width = elmo.output_dim
+        self.encoder: nn.LSTM | None = None
+        if config.head == "bilstm":
+            self.encoder = nn.LSTM(width, config.hidden_size, batch_first=True, bidirectional=True)
+            width = 2 * config.hidden_size
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(width, len(self.labels))
+
+    def forward(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits, ``(B, K)`` for classify or ``(B, T, K)`` for tag, and the ``(B, T)`` mask."""
+        elmo = self.elmo(sentences)
+        features, mask = elmo.representations[0], elmo.mask  # (B, T, 2D), (B, T)
+        if self.encoder is not None:
+            features = self._encode(features, mask)  # (B, T, 2H)
+        if self.config.task == "classify":
+            count = mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
+            keep = mask[..., None]  # (B, T, 1)
+            features = torch.where(keep, features, 0.0).sum(dim=1) / count  # (B, C)
+        return self.output(self.dropout(features)), mask
+
+    def _encode(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        assert self.encoder is not None
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()  # (B,)
+        packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.encoder(packed)
+        padded, _ = pad_packed_sequence(output, batch_first=True, total_length=mask.shape[1])
+        return torch.where(mask[..., None], padded, 0.0)  # (B, T, 2H)
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The weights a task bundle stores: the head and the mix, and the biLM's only when it
+        was fine-tuned (frozen, it is the base model's file, named by its hash); never the LM
+        softmax, which task training does not touch."""
+        return {
+            k: v.detach().contiguous().cpu()
+            for k, v in self.state_dict().items()
+            if (self.config.fine_tune or not k.startswith("elmo.bilm."))
+            and not k.startswith("elmo.bilm.lm_head.")
+        }
