@@ -80,13 +80,21 @@ class Elmo(nn.Module):
         return self.bilm.config.output_dim
 
     def forward(self, sentences: Sequence[Sequence[str]]) -> ElmoOutput:
+        return self.mix_layers(*self.layers(sentences))
+
+    def layers(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The biLM's layers per word, ``(L, B, T, 2D)``, and the ``(B, T)`` mask, before any
+        mix: what a frozen biLM gives a task model, which may keep them across epochs."""
         sentences = validate_sentences(sentences)
         device = self.unit_char_ids.device
         if self.units is None:
             rows = [sentence_char_ids(s) for s in sentences]
-            layers, mask = self._run(rows, device)  # (L, B, T, 2D), (B, T)
-        else:
-            layers, mask = self._run_pieces(sentences, device)
+            return self._run(rows, device)  # (L, B, T, 2D), (B, T)
+        return self._run_pieces(sentences, device)
+
+    def mix_layers(self, layers: torch.Tensor, mask: torch.Tensor) -> ElmoOutput:
+        """Each representation's scalar mix of ``layers`` ``(L, B, T, 2D)``, dropout, and
+        exact zeros where ``mask`` ``(B, T)`` is False."""
         outputs = [self.dropout(mix(layers, mask)) for mix in self.mixes]
         return ElmoOutput([torch.where(mask[..., None], o, 0.0) for o in outputs], mask)
 

@@ -96,10 +96,44 @@ class TaskModel(nn.Module):
             width = 2 * config.hidden_size
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(width, len(self.labels))
+        self._layers: dict[tuple[str, ...], torch.Tensor] = {}  # see remember()
+
+    def remember(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> None:
+        """Compute the frozen biLM's layers of ``sentences`` once, for every later epoch.
+
+        With the biLM frozen its layers do not change during training, and running it is nearly
+        all of an epoch's time: kept, an epoch costs only the mix and the head.  The memory is
+        ``L x words x 2D`` floats for all the sentences.  A fine-tuned biLM is never kept.
+        """
+        if self.config.fine_tune:
+            return
+        distinct = list(dict.fromkeys(tuple(s) for s in sentences if tuple(s) not in self._layers))
+        distinct.sort(key=len)  # batches of similar lengths pad less
+        with torch.no_grad():
+            for start in range(0, len(distinct), batch_size):
+                chunk = distinct[start : start + batch_size]
+                layers, _ = self.elmo.layers([list(s) for s in chunk])  # (L, B, T, 2D)
+                for row, sentence in enumerate(chunk):
+                    self._layers[sentence] = layers[:, row, : len(sentence)].clone()  # (L, n, 2D)
+
+    def forget(self) -> None:
+        """Drop the kept layers (a trained model predicts from the biLM itself)."""
+        self._layers.clear()
 
     def forward(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits, ``(B, K)`` for classify or ``(B, T, K)`` for tag, and the ``(B, T)`` mask."""
-        elmo = self.elmo(sentences)
+        keys = [tuple(s) for s in sentences]
+        if self._layers and all(k in self._layers for k in keys):
+            kept = [self._layers[k] for k in keys]  # (L, n_b, 2D) each
+            longest = max((t.shape[1] for t in kept), default=0)
+            layers = kept[0].new_zeros(kept[0].shape[0], len(kept), longest, kept[0].shape[2])
+            mask = torch.zeros(len(kept), longest, dtype=torch.bool, device=layers.device)
+            for row, t in enumerate(kept):
+                layers[:, row, : t.shape[1]] = t
+                mask[row, : t.shape[1]] = True
+        else:
+            layers, mask = self.elmo.layers(sentences)  # (L, B, T, 2D), (B, T)
+        elmo = self.elmo.mix_layers(layers, mask)
         features, mask = elmo.representations[0], elmo.mask  # (B, T, 2D), (B, T)
         if self.encoder is not None:
             features = self._encode(features, mask)  # (B, T, 2H)

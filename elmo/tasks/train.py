@@ -111,6 +111,9 @@ def train_task(
     started = time.perf_counter() - state.elapsed_s
 
     examples = train.examples
+    if state.epoch < config.epochs and state.bad_epochs < config.patience:
+        say("running the frozen biLM once over the training and validation sentences")
+        task.remember([e.tokens for e in examples] + [e.tokens for e in valid.examples])
     while state.epoch < config.epochs and state.bad_epochs < config.patience:
         epoch = state.epoch + 1
         order = torch.randperm(
@@ -159,6 +162,7 @@ def train_task(
             on_epoch(record)
 
     task.load_state_dict(state.best, strict=False)
+    task.forget()  # the scores below come from the biLM itself, as predictions will
     validation = score(task, valid, config.batch_size, valid_targets)
     test_scores = score(task, test, config.batch_size, test_targets) if test is not None else None
     seconds = time.perf_counter() - started

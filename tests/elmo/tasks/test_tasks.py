@@ -100,6 +100,31 @@ def test_tagger_learns_the_tags_and_reloads_to_identical_predictions(files, tmp_
     assert reloaded.evaluate(read_dataset(files / "valid.conll", "tag")) == result.validation
 
 
+def test_the_frozen_bilm_runs_once_and_training_ends_as_without_keeping_its_layers(
+    files, tmp_path, monkeypatch
+):
+    from elmo.inference.module import Elmo
+    from elmo.tasks.heads import TaskModel
+
+    calls = []
+    layers = Elmo.layers
+
+    def counted(self, sentences):
+        calls.append(len(sentences))
+        return layers(self, sentences)
+
+    monkeypatch.setattr(Elmo, "layers", counted)
+    kept = _train(files, tmp_path / "kept", epochs=4)
+    distinct = 40 + 20  # train and valid sentences, each run once (the final scores: again)
+    assert sum(calls) <= distinct + 20 + 20  # not 4 epochs x 60
+    monkeypatch.setattr(TaskModel, "remember", lambda self, sentences, batch_size=64: None)
+    fresh = _train(files, tmp_path / "fresh", epochs=4)
+    a = load_file(str(kept.output / "head.safetensors"))
+    b = load_file(str(fresh.output / "head.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert kept.validation == fresh.validation
+
+
 def test_the_bundle_names_the_base_model_by_hash_and_holds_no_pickle(files, tmp_path):
     result = _train(files, tmp_path / "out", epochs=2)
     document = json.loads((result.output / "task.json").read_text(encoding="utf-8"))
