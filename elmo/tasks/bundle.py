@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from elmo.errors import ConfigError, WeightFileError
 from elmo.inference.module import Elmo
 from elmo.io.bundle import ORIGINAL_FILES, WEIGHTS_FILE, resolve_model_path
 from elmo.io.registry import sha256_file
+from elmo.nn.scalar_mix import ScalarMix
 from elmo.tasks.heads import TaskConfig, TaskModel
 from elmo.tasks.predict import TaskPredictor
 
@@ -67,6 +69,8 @@ def build_task_model(model: str | Path, config: TaskConfig, labels: list[str]) -
         requires_grad=config.fine_tune,
         layer_norm=config.layer_norm,
     )
+    if config.layers is not None:  # the mix reads only these layers
+        elmo.mixes = nn.ModuleList([ScalarMix(len(config.layers), layer_norm=config.layer_norm)])
     return TaskModel(elmo, config, labels)
 
 

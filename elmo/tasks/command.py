@@ -13,6 +13,7 @@ import shlex
 import sys
 from typing import Any
 
+from elmo.errors import InvalidInputError
 from elmo.tasks.bundle import load_task
 from elmo.tasks.data import TASKS, read_dataset, read_inputs
 from elmo.tasks.heads import TaskConfig
@@ -71,6 +72,11 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     train.add_argument("--fine-tune", action="store_true", help="train the biLM's weights too")
     train.add_argument("--layer-norm", action="store_true", help="normalise layers before mixing")
+    train.add_argument(
+        "--layers",
+        help="comma-separated biLM layers the mix reads (0: the context-free baseline; "
+        "default: all)",
+    )
     train.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     train.add_argument("--force", action="store_true", help="replace a finished task model")
     train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -118,6 +124,7 @@ def _train(args: argparse.Namespace) -> None:
         patience=args.patience,
         fine_tune=args.fine_tune,
         layer_norm=args.layer_norm,
+        layers=_layers(args.layers),
         seed=args.seed,
     )
     train = read_dataset(args.train, args.task)
@@ -198,6 +205,19 @@ def _command_line(args: argparse.Namespace) -> str:
         if value != getattr(_DEFAULTS, name):
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += ["--fine-tune"] * args.fine_tune + ["--layer-norm"] * args.layer_norm
+    if args.layers:
+        words += ["--layers", args.layers]
     if args.device != "cpu":
         words += ["--device", args.device]
     return shlex.join(words)
+
+
+def _layers(text: str | None) -> tuple[int, ...] | None:
+    """``--layers 0,1`` → ``(0, 1)``; the range is checked against the biLM when it loads."""
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        message = f"--layers: expected comma-separated integers, got {text!r}"
+        raise InvalidInputError(message) from None

@@ -41,7 +41,9 @@ class TaskConfig:
     ``hidden_size``: per direction of the BiLSTM head (unused by ``linear``).  ``dropout``: on
     the mix and before the output layer.  ``patience``: epochs without a better validation
     accuracy before stopping.  ``fine_tune``: train the biLM's weights too (slow; the paper
-    keeps them frozen).  ``layer_norm``: normalise each layer before mixing.
+    keeps them frozen).  ``layer_norm``: normalise each layer before mixing.  ``layers``: the
+    biLM layers the mix reads (``(0,)``: the context-free layer alone, the baseline a contextual
+    model is measured against); None: all of them.
     """
 
     task: TaskKind = "classify"
@@ -55,6 +57,7 @@ class TaskConfig:
     patience: int = 3
     fine_tune: bool = False
     layer_norm: bool = False
+    layers: tuple[int, ...] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +67,10 @@ class TaskConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.layers is not None and (
+            not self.layers or min(self.layers) < 0 or len(set(self.layers)) != len(self.layers)
+        ):
+            raise ConfigError(f"layers must be distinct indices >= 0, got {list(self.layers)}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(
                 f"lr must be > 0 and weight_decay >= 0 ({self.lr}, {self.weight_decay})"
@@ -97,6 +104,10 @@ class TaskModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(width, len(self.labels))
         self._layers: dict[tuple[str, ...], torch.Tensor] = {}  # see remember()
+        count = elmo.bilm.config.num_output_layers
+        self.layer_ids = list(config.layers) if config.layers is not None else list(range(count))
+        if max(self.layer_ids) >= count:
+            raise ConfigError(f"layers {self.layer_ids}: the biLM has layers 0..{count - 1}")
 
     def remember(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> None:
         """Compute the frozen biLM's layers of ``sentences`` once, for every later epoch.
@@ -133,6 +144,8 @@ class TaskModel(nn.Module):
                 mask[row, : t.shape[1]] = True
         else:
             layers, mask = self.elmo.layers(sentences)  # (L, B, T, 2D), (B, T)
+        if self.config.layers is not None:
+            layers = layers[self.layer_ids]  # (K, B, T, 2D): the layers the mix reads
         elmo = self.elmo.mix_layers(layers, mask)
         features, mask = elmo.representations[0], elmo.mask  # (B, T, 2D), (B, T)
         if self.encoder is not None:

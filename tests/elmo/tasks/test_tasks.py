@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from elmo.cli import main
-from elmo.errors import InvalidInputError
+from elmo.errors import ConfigError, InvalidInputError
 from elmo.io.bundle import save_bundle
 from elmo.io.registry import sha256_file
 from elmo.tasks import TaskConfig, load_task, read_dataset, read_inputs, train_task
@@ -123,6 +123,18 @@ def test_the_frozen_bilm_runs_once_and_training_ends_as_without_keeping_its_laye
     b = load_file(str(fresh.output / "head.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert kept.validation == fresh.validation
+
+
+def test_a_mix_of_layer_zero_alone_trains_and_reloads(files, tmp_path):
+    result = _train(files, tmp_path / "out", epochs=3, layers=(0,))
+    heads = load_file(str(result.output / "head.safetensors"))
+    assert heads["elmo.mixes.0.weights"].shape == (1,)  # one layer in the mix
+    sentences = [words for _, words, _ in _sentences(6, 9)]
+    assert load_task(tmp_path / "out").predict(sentences) == result.predictor.predict(sentences)
+    with pytest.raises(ConfigError, match=r"the biLM has layers 0\.\.2"):
+        _train(files, tmp_path / "bad", epochs=1, layers=(3,))
+    with pytest.raises(ConfigError, match="distinct indices"):
+        TaskConfig(layers=(0, 0))
 
 
 def test_the_bundle_names_the_base_model_by_hash_and_holds_no_pickle(files, tmp_path):
