@@ -23,6 +23,7 @@ __all__ = [
     "CharCNNConfig",
     "ModelConfig",
     "RecurrentConfig",
+    "differences",
     "from_dict",
     "to_dict",
 ]
@@ -155,6 +156,23 @@ T = TypeVar("T", bound="DataclassInstance")
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict (tuples become lists)."""
     return typing.cast(dict[str, Any], _jsonable(dataclasses.asdict(config)))
+
+
+def differences(
+    old: dict[str, Any], new: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs between two
+    serialised configs, nested dicts walked: what a resumed run or output tells its user when
+    it refuses to continue with other settings."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += differences(a, b, name)
+        elif a != b:
+            found.append((name, a, b))
+    return found
 
 
 def _jsonable(value: Any) -> Any:

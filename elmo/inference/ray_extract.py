@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elmo.config import to_dict
+from elmo.config import differences, to_dict
 from elmo.errors import ExtractError
 from elmo.inference.embedder import Embedder, Embedding
 from elmo.inference.extract import InputLine, embed_lines, parse_line
@@ -353,16 +353,10 @@ def _ours(path: Path) -> bool:
     )
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    found = []
-    for key in keys:
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            found.append(f"{prefix}{key}: {json.dumps(a)} then, {json.dumps(b)} now")
-    return found
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}: {json.dumps(a)} then, {json.dumps(b)} now" for key, a, b in differences(old, new)
+    ]
 
 
 def extract_ray(

@@ -30,6 +30,7 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "models_dir",
+    "read_weights",
     "resolve_model_path",
     "save_bundle",
 ]
@@ -188,17 +189,24 @@ def load_tokenizer(path: str | Path) -> SentencePieceUnits | None:
 
 def load_bundle(directory: str | Path) -> BiLM:
     """Build the model from ``config.json`` and load ``model.safetensors`` with strict checks."""
+    directory = Path(directory)
+    model = BiLM(read_config(directory))
+    tensors = read_weights(directory / WEIGHTS_FILE, model.state_dict())
+    model.load_state_dict(tensors, strict=True)
+    return model.eval()
+
+
+def read_weights(path: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors, checked against the state dict they will load into: the
+    same keys, shapes and dtypes (float16 read as float32 where float32 is expected: a bundle
+    stored in half precision), so that a wrong file fails naming itself, not deep in torch."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    directory = Path(directory)
-    model = BiLM(read_config(directory))
-    path = directory / WEIGHTS_FILE
     try:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as exc:
         raise WeightFileError(f"{path}: cannot read weights: {exc}") from None
-    expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -215,8 +223,7 @@ def load_bundle(directory: str | Path) -> BiLM:
             raise WeightFileError(
                 f"{path}: {key!r} has dtype {tensors[key].dtype}, expected {value.dtype}"
             )
-    model.load_state_dict(tensors, strict=True)
-    return model.eval()
+    return tensors
 
 
 def models_dir() -> Path:

@@ -19,7 +19,7 @@ from torch import nn
 
 from elmo.errors import ConfigError, WeightFileError
 from elmo.inference.module import Elmo
-from elmo.io.bundle import ORIGINAL_FILES, WEIGHTS_FILE, resolve_model_path
+from elmo.io.bundle import ORIGINAL_FILES, WEIGHTS_FILE, read_weights, resolve_model_path
 from elmo.io.registry import sha256_file
 from elmo.nn.scalar_mix import ScalarMix
 from elmo.tasks.heads import TaskConfig, TaskModel
@@ -125,9 +125,6 @@ def load_task(
     """The task model in ``directory`` on its biLM: ``model`` where given (the base moved),
     else the name it was trained with, else the absolute path recorded.  The biLM's weights
     must have the recorded SHA-256."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     document = read_task_document(directory)
     try:
@@ -143,21 +140,7 @@ def load_task(
             f"but {base} has {found}; give the model it was trained on (--model)"
         )
     task_model = build_task_model(base, config, document["labels"])
-    path = directory / HEAD_FILE
-    try:
-        tensors = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise WeightFileError(f"{path}: cannot read weights: {exc}") from None
-    expected = task_model.trained_state()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise WeightFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
-    for key, value in expected.items():
-        if tensors[key].shape != value.shape or tensors[key].dtype != value.dtype:
-            raise WeightFileError(
-                f"{path}: {key!r} is {tensors[key].dtype} {tuple(tensors[key].shape)}, "
-                f"expected {value.dtype} {tuple(value.shape)}"
-            )
+    tensors = read_weights(directory / HEAD_FILE, task_model.trained_state())
     task_model.load_state_dict(tensors, strict=False)
     return TaskPredictor(task_model.to(torch.device(device)), directory)
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from elmo.config import from_dict, to_dict
+from elmo.config import differences, from_dict, to_dict
 from elmo.errors import ConfigError
 from elmo.io.bundle import load_bundle, load_config, load_tokenizer, read_training
 from elmo.nn.bilm import BiLM
@@ -59,15 +59,10 @@ def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) 
         (output / WARM_START_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
-def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "model") -> list[str]:
-    names = []
-    for key in sorted(set(a) | set(b)):
-        left, right = a.get(key), b.get(key)
-        if isinstance(left, dict) and isinstance(right, dict):
-            names += _differences(left, right, f"{prefix}.{key}")
-        elif left != right:
-            names.append(f"{prefix}.{key} ({left!r} there, {right!r} here)")
-    return names
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [
+        f"{key} ({left!r} there, {right!r} here)" for key, left, right in differences(a, b, "model")
+    ]
 
 
 def earlier_record(output: Path) -> dict[str, Any] | None:
