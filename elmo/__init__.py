@@ -34,7 +34,16 @@ from elmo.io.convert import load_original
 from elmo.nn.bilm import BiLM, BiLMOutput
 from elmo.nn.chars import batch_to_char_ids
 from elmo.nn.scalar_mix import ScalarMix
-from elmo.tasks import TaskConfig, TaskPredictor, load_task, read_dataset, train_task
+from elmo.tasks import (
+    TaskConfig,
+    TaskPredictor,
+    load_task,
+    load_task_for_model,
+    read_dataset,
+    read_task_kind,
+    require_frozen,
+    train_task,
+)
 from elmo.tokenization import pre_tokenize
 
 __all__ = [
@@ -66,11 +75,14 @@ __all__ = [
     "load_model",
     "load_original",
     "load_task",
+    "load_task_for_model",
     "load_tokenizer",
     "mix_layers",
     "pool_sentence",
     "pre_tokenize",
     "read_dataset",
+    "read_task_kind",
+    "require_frozen",
     "resolve_layers",
     "resolve_model_path",
     "save_bundle",

@@ -16,10 +16,11 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from elmo import Embedder, __version__
+from elmo import Embedder, TaskPredictor, __version__
 from service.api import paths, router
 from service.api.docs import DOCS_PATHS, install_docs
 from service.api.playground import PLAYGROUND_PATHS, install_playground
+from service.api.task import router_for
 from service.core.errors import install_handlers
 from service.core.metrics import Metrics
 from service.core.middleware import AuthMiddleware, BodyLimitMiddleware, RequestContextMiddleware
@@ -40,12 +41,17 @@ def create_app(
     *,
     embedder: Embedder | None = None,
     model_path: Path | None = None,
+    task: TaskPredictor | None = None,
 ) -> FastAPI:
     """Build the service for one model: an ``embedder`` already loaded, or a ``model_path``
-    that loads in the background once the server runs (``/ready`` says when)."""
+    that loads in the background once the server runs (``/ready`` says when).
+
+    A task model adds its route (``/v1/classify`` or ``/v1/tag``): ``settings.task`` loads with
+    the model and must have been trained on ``model_path``'s weights (startup fails otherwise);
+    ``task``, already loaded, is taken to be on the ``embedder``'s biLM."""
     settings = settings or Settings()
     metrics = Metrics()
-    state = ServiceState(settings, metrics, embedder=embedder, model_path=model_path)
+    state = ServiceState(settings, metrics, embedder=embedder, model_path=model_path, task=task)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +78,9 @@ def create_app(
     app.state.service = state
     install_handlers(app)
     app.include_router(router)
+    task_router = router_for(state.task_kind)
+    if task_router is not None:
+        app.include_router(task_router)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
@@ -97,7 +106,8 @@ def create_app(
 def _route_paths(app: FastAPI) -> list[str]:
     """The paths the app answers (for metric labels): our routes, FastAPI's docs and the
     playground."""
-    return paths() + [p for p in (app.openapi_url, *DOCS_PATHS, *PLAYGROUND_PATHS) if p]
+    pages = [p for p in (app.openapi_url, *DOCS_PATHS, *PLAYGROUND_PATHS) if p]
+    return paths(app.state.service.task_kind) + pages
 
 
 def _document_400_not_422(app: FastAPI) -> None:

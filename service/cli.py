@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
             f"elmo serve needs the service extra (missing module {exc.name!r}): "
             "pip install -e '.[service]'"
         ) from None
-    settings = load_settings(model=args.model, host=args.host, port=args.port, device=args.device)
+    settings = load_settings(
+        model=args.model, task=args.task, host=args.host, port=args.port, device=args.device
+    )
     return serve(settings)
 
 
@@ -38,6 +40,11 @@ def add(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--model", help="bundle directory or model name (default: the default model in models/)"
+    )
+    serve.add_argument(
+        "--task",
+        help="a task model directory (elmo task train) to serve as POST /v1/classify or "
+        "/v1/tag; it must have been trained on --model",
     )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, help="TCP port (default 8000)")

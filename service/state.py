@@ -16,7 +16,17 @@ from pathlib import Path
 import anyio
 import torch
 
-from elmo import BiLM, Embedder, load_config, load_tokenizer
+from elmo import (
+    BiLM,
+    ConfigError,
+    Embedder,
+    TaskPredictor,
+    load_config,
+    load_task_for_model,
+    load_tokenizer,
+    read_task_kind,
+    require_frozen,
+)
 from service.core.errors import ServiceError
 from service.core.metrics import Metrics
 from service.core.settings import Settings
@@ -39,6 +49,8 @@ class ServiceState:
         metrics: where the scheduler reports.
         embedder: an already loaded model (tests share one); otherwise ``model_path`` loads.
         model_path: the bundle to load when no ``embedder`` is given.
+        task: a task model already loaded, on the ``embedder``'s biLM (tests); otherwise
+            ``settings.task`` loads, checked against the weights of ``model_path``.
     """
 
     def __init__(
@@ -47,15 +59,28 @@ class ServiceState:
         metrics: Metrics,
         embedder: Embedder | None = None,
         model_path: Path | None = None,
+        task: TaskPredictor | None = None,
     ) -> None:
         if embedder is None and model_path is None:
             raise ValueError("ServiceState needs an embedder or a model_path")
+        if task is not None and settings.task is not None:
+            raise ValueError("give a task or settings.task, not both")
         self.settings = settings
         self.metrics = metrics
         self.model_path = model_path
         self.model_name = settings.model_name or (model_path.name if model_path else "elmo")
         self._given = embedder
+        self._given_task = task
         self.embedder: Embedder | None = None
+        self.task: TaskPredictor | None = None  # set before ready, when one is configured
+        self.task_name: str | None = None
+        self.task_kind: str | None = None  # the route it answers: known before it loads
+        if task is not None:
+            self.task_kind = task.task
+            self.task_name = task.directory.name if task.directory is not None else "task"
+        elif settings.task is not None:
+            self.task_name = settings.task.name
+            self.task_kind = read_task_kind(settings.task)
         self.inference: InferenceProcess | None = None  # the engine, when it is a child process
         self.engine: Engine | None = None
         self.scheduler: Scheduler | None = None
@@ -70,8 +95,12 @@ class ServiceState:
         # Threads for tokenizing and encoding large requests: more than CPUs only contend.
         self.cpu_limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
         try:
+            task = await asyncio.to_thread(self._load_task)
             embedder, engine = await asyncio.to_thread(self._load)
             self.embedder, self.engine = embedder, engine
+            if task is not None:
+                _check_task_fits(task, embedder)
+                self.task = task
             scheduler = Scheduler(
                 engine,
                 max_batch_tokens=self.settings.max_batch_tokens,
@@ -90,6 +119,23 @@ class ServiceState:
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             logger.exception("the model could not be loaded")
+
+    def _load_task(self) -> TaskPredictor | None:
+        """The configured task model, refused unless it was trained on the served weights
+        (:func:`elmo.load_task_for_model`)."""
+        if self._given_task is not None:
+            require_frozen(self._given_task.model.config, self.task_name)
+            return self._given_task
+        directory = self.settings.task
+        if directory is None:
+            return None
+        if self.model_path is None:
+            raise ConfigError(
+                f"task {directory}: its base model can only be checked against a model path; "
+                "with an embedder already loaded, pass the task loaded (create_app(task=...))"
+            )
+        logger.info("loading task %s on %s", directory, self.model_path)
+        return load_task_for_model(directory, self.model_path)
 
     @property
     def streaming(self) -> bool:
@@ -191,6 +237,16 @@ class ServiceState:
             "(or say 'default')",
             param="model",
             code="model_not_found",
+        )
+
+
+def _check_task_fits(task: TaskPredictor, embedder: Embedder) -> None:
+    """The task's biLM has the served one's layers (a given task was loaded elsewhere)."""
+    config = task.model.elmo.bilm.config
+    if (config.num_output_layers, config.output_dim) != (embedder.num_layers, embedder.dim):
+        raise ConfigError(
+            f"task {task.directory}: its biLM has {config.num_output_layers} layers of "
+            f"{config.output_dim}, the served model {embedder.num_layers} of {embedder.dim}"
         )
 
 

@@ -7,7 +7,7 @@ it); only the head and the mix are trained.  The parts by role: :mod:`~elmo.task
 :mod:`~elmo.tasks.bundle` (save/load) and :mod:`~elmo.tasks.command` (``elmo task``).
 """
 
-from elmo.tasks.bundle import load_task
+from elmo.tasks.bundle import load_task, load_task_for_model, read_task_kind, require_frozen
 from elmo.tasks.data import Dataset, Example, read_dataset, read_inputs
 from elmo.tasks.heads import TaskConfig, TaskModel
 from elmo.tasks.predict import TaskPredictor
@@ -21,7 +21,10 @@ __all__ = [
     "TaskPredictor",
     "TrainResult",
     "load_task",
+    "load_task_for_model",
     "read_dataset",
     "read_inputs",
+    "read_task_kind",
+    "require_frozen",
     "train_task",
 ]

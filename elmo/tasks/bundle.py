@@ -161,3 +161,46 @@ def _locate_base(record: dict[str, Any], model: str | Path | None) -> Path:
         f"the base model {record.get('name')!r} (was {record.get('path')}) is not found; "
         "give its directory (--model)"
     )
+
+
+def read_task_kind(directory: Path) -> str | None:
+    """The kind of the task in ``directory`` (``classify`` or ``tag``: which route a server
+    registers before anything loads), or None when it cannot be read (loading then fails with
+    the reason)."""
+    try:
+        kind = read_task_document(directory).get("config", {}).get("task", "classify")
+    except (WeightFileError, AttributeError):
+        return None
+    return kind if kind in ("classify", "tag") else None
+
+
+def load_task_for_model(directory: Path, model: Path) -> TaskPredictor:
+    """The task in ``directory``, refused unless its head was trained on a frozen copy of
+    exactly the weights of ``model``: a head reads the features of the biLM it was trained on,
+    and on any other biLM it answers confidently and wrongly.  A server runs the biLM apart
+    from the head, so a head trained with ``fine_tune`` (its own biLM weights) is refused too."""
+    document = read_task_document(directory)
+    try:
+        config = TaskConfig.from_dict(document.get("config"), where=str(directory))
+    except ConfigError as exc:
+        raise WeightFileError(str(exc)) from None
+    require_frozen(config, str(directory))
+    record = document["model"]
+    served = base_model_record(model)
+    if served["sha256"] != record["sha256"]:
+        raise WeightFileError(
+            f"task {directory} does not match the served model: it was trained on "
+            f"{record.get('name')!r} (weights SHA-256 {record['sha256']}), but the served "
+            f"model {model} has weights SHA-256 {served['sha256']}; serve the model it was "
+            "trained on (--model), or train the task on this one"
+        )
+    return load_task(directory, model=model)
+
+
+def require_frozen(config: TaskConfig, name: str | None) -> None:
+    """Refuse a head trained with a fine-tuned biLM where the biLM runs apart from it."""
+    if config.fine_tune:
+        raise ConfigError(
+            f"task {name}: trained with a fine-tuned biLM, whose weights are not the served "
+            "model's; the service runs only heads trained on a frozen biLM"
+        )

@@ -144,6 +144,14 @@ class TaskModel(nn.Module):
                 mask[row, : t.shape[1]] = True
         else:
             layers, mask = self.elmo.layers(sentences)  # (L, B, T, 2D), (B, T)
+        return self.forward_layers(layers, mask)
+
+    def forward_layers(
+        self, layers: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What :meth:`forward` does after the biLM: the biLM's ``(L, B, T, 2D)`` layers and
+        the ``(B, T)`` mask → the logits and the mask (the layers may come from elsewhere,
+        e.g. the service's biLM, as long as they are this model's base model's)."""
         if self.config.layers is not None:
             layers = layers[self.layer_ids]  # (K, B, T, 2D): the layers the mix reads
         elmo = self.elmo.mix_layers(layers, mask)

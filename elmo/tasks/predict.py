@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -123,33 +124,71 @@ class TaskPredictor:
     ) -> list[dict[str, Any]]:
         """Per sentence: classify ``{"label", "probabilities": {label: p}}``; tag ``{"tokens",
         "tags", "probabilities": [{tag: p}, ...]}``."""
-        labels = self.model.labels
         found: list[dict[str, Any]] = []
         with torch.no_grad():
             for ids in batches(len(sentences), batch_size):
                 batch = [list(sentences[i]) for i in ids]
                 logits, _ = self.model(batch)
-                probabilities = torch.softmax(logits.float(), dim=-1).cpu()  # (B, [T,] K)
-                for b, tokens in enumerate(batch):
-                    if self.task == "classify":
-                        row = probabilities[b].tolist()  # (K,)
-                        found.append(
-                            {
-                                "label": labels[int(probabilities[b].argmax())],
-                                "probabilities": dict(zip(labels, row, strict=True)),
-                            }
-                        )
-                        continue
-                    rows = probabilities[b, : len(tokens)]  # (n, K)
-                    found.append(
-                        {
-                            "tokens": tokens,
-                            "tags": [labels[int(i)] for i in rows.argmax(dim=-1)],
-                            "probabilities": [
-                                dict(zip(labels, r, strict=True)) for r in rows.tolist()
-                            ],
-                        }
-                    )
+                found += self._records(logits, batch)
+        return found
+
+    def predict_layers(
+        self,
+        arrays: Sequence[np.ndarray],
+        tokens: Sequence[Sequence[str]],
+        batch_size: int = 64,
+    ) -> list[dict[str, Any]]:
+        """:meth:`predict` from the biLM's layers already computed: one ``[L, n, 2D]`` float
+        array per sentence (all of the base model's layers, per word), with its ``n`` tokens.
+        The layers must be the base model's (the caller checks it); same records as
+        :meth:`predict`."""
+        if len(arrays) != len(tokens):
+            raise InvalidInputError(f"{len(arrays)} layer arrays for {len(tokens)} sentences")
+        for i, (array, words) in enumerate(zip(arrays, tokens, strict=True)):
+            if array.ndim != 3 or array.shape[1] != len(words):
+                raise InvalidInputError(
+                    f"sentence {i}: layers of shape {tuple(array.shape)} for {len(words)} tokens "
+                    "(expected [L, n, 2D])"
+                )
+        self.model.eval()
+        device = self.model.output.weight.device
+        found: list[dict[str, Any]] = []
+        with torch.no_grad():
+            for ids in batches(len(arrays), batch_size):
+                kept = [torch.from_numpy(np.ascontiguousarray(arrays[i])) for i in ids]
+                count, width = kept[0].shape[0], kept[0].shape[2]
+                longest = max(t.shape[1] for t in kept)
+                layers = torch.zeros(count, len(kept), longest, width, device=device)
+                mask = torch.zeros(len(kept), longest, dtype=torch.bool, device=device)
+                for row, t in enumerate(kept):
+                    layers[:, row, : t.shape[1]] = t.to(device=device, dtype=layers.dtype)
+                    mask[row, : t.shape[1]] = True
+                logits, _ = self.model.forward_layers(layers, mask)
+                found += self._records(logits, [list(tokens[i]) for i in ids])
+        return found
+
+    def _records(self, logits: torch.Tensor, batch: list[list[str]]) -> list[dict[str, Any]]:
+        labels = self.model.labels
+        probabilities = torch.softmax(logits.float(), dim=-1).cpu()  # (B, [T,] K)
+        found: list[dict[str, Any]] = []
+        for b, tokens in enumerate(batch):
+            if self.task == "classify":
+                row = probabilities[b].tolist()  # (K,)
+                found.append(
+                    {
+                        "label": labels[int(probabilities[b].argmax())],
+                        "probabilities": dict(zip(labels, row, strict=True)),
+                    }
+                )
+                continue
+            rows = probabilities[b, : len(tokens)]  # (n, K)
+            found.append(
+                {
+                    "tokens": tokens,
+                    "tags": [labels[int(i)] for i in rows.argmax(dim=-1)],
+                    "probabilities": [dict(zip(labels, r, strict=True)) for r in rows.tolist()],
+                }
+            )
         return found
 
     def evaluate(self, dataset: Dataset, batch_size: int | None = None) -> dict[str, float]:

@@ -23,12 +23,15 @@ from pydantic_core import PydanticCustomError
 from elmo import FLOAT32_MAX
 
 __all__ = [
+    "ClassifyResponse",
     "EmbedRequest",
     "EmbedResponse",
     "ErrorResponse",
     "MixWeights",
     "OpenAIEmbeddingRequest",
     "OpenAIEmbeddingResponse",
+    "TagResponse",
+    "TaskRequest",
     "TokenizeRequest",
     "TokenizeResponse",
 ]
@@ -99,6 +102,16 @@ class EmbedRequest(_Strict):
     dtype: Literal["float32", "float16"] = Field(
         "float32", description="float16: values rounded to half precision (base64: 2 bytes each)"
     )
+    truncate: bool = Field(
+        False, description="cut sentences over max_sentence_tokens instead of refusing them"
+    )
+
+
+class TaskRequest(_Strict):
+    """``POST /v1/classify`` and ``POST /v1/tag``: the served task model's predictions."""
+
+    inputs: Inputs = Field(description=_INPUTS_DOC)
+    model: str | None = Field(None, description="the served model's name or 'default'")
     truncate: bool = Field(
         False, description="cut sentences over max_sentence_tokens instead of refusing them"
     )
@@ -178,6 +191,47 @@ class EmbedResponse(BaseModel):
     mixed: bool
     pooling: str
     data: list[EmbedItem]
+    usage: Usage
+
+
+class TaskInfo(BaseModel):
+    name: str = Field(description="the task model's directory name")
+    kind: Literal["classify", "tag"]
+
+
+class ClassifyItem(BaseModel):
+    index: int
+    tokens: list[str]
+    offsets: list[tuple[int, int]] | None = Field(
+        description="[start, end) character offsets into the input text; null for token lists"
+    )
+    truncated: bool
+    label: str = Field(description="the most probable label")
+    probabilities: dict[str, float] = Field(description="every label's probability")
+
+
+class TagItem(BaseModel):
+    index: int
+    tokens: list[str]
+    offsets: list[tuple[int, int]] | None = Field(
+        description="[start, end) character offsets into the input text; null for token lists"
+    )
+    truncated: bool
+    tags: list[str] = Field(description="the most probable tag of each token")
+    probabilities: list[dict[str, float]] = Field(description="per token, every tag's probability")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    task: TaskInfo
+    data: list[ClassifyItem]
+    usage: Usage
+
+
+class TagResponse(BaseModel):
+    model: str
+    task: TaskInfo
+    data: list[TagItem]
     usage: Usage
 
 

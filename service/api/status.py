@@ -57,6 +57,16 @@ async def info(state: State) -> JSONResponse:
             "vocab_size": embedder.units.vocab_size,
             "unit_pooling": embedder.unit_pooling,
         }
+    task: dict[str, Any] = {}
+    if state.task is not None:
+        task = {
+            "task": {
+                "name": state.task_name,
+                "kind": state.task.task,
+                "labels": state.task.labels,
+                "route": "/v1/classify" if state.task.task == "classify" else "/v1/tag",
+            }
+        }
     return JSONResponse(
         {
             "model": state.model_name,
@@ -72,6 +82,7 @@ async def info(state: State) -> JSONResponse:
             "openai_embedding": OPENAI_VECTOR,
             "auth": state.settings.api_key is not None,
             "limits": state.settings.limits(),
+            **task,
         }
     )
 

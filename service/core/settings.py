@@ -6,6 +6,7 @@ operator can change any of them without touching code (``ELMO_MAX_INPUTS=64``, .
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -21,6 +22,12 @@ class Settings(BaseSettings):
 
     model: str | None = Field(
         None, description="bundle directory or model name; default: the project's default model"
+    )
+    task: Path | None = Field(
+        None,
+        description="a task model directory (elmo task train) to serve on the model: "
+        "POST /v1/classify or POST /v1/tag; it must have been trained on the served model's "
+        "weights (checked by SHA-256 at startup)",
     )
     model_name: str | None = Field(
         None, description="name the API reports and accepts; default: the model directory's name"
