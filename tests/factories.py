@@ -73,3 +73,30 @@ def png_size(data: bytes) -> tuple[int, int]:
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert imread(io.BytesIO(data), format="png").shape[:2] == (height, width)
     return width, height
+
+
+POLAR_WORDS = {"pos": ["good", "great", "nice", "fine"], "neg": ["bad", "awful", "poor", "sad"]}
+FILLER_WORDS = ["the", "a", "film"]
+
+
+def labelled_sentences(count: int, seed: int) -> list[tuple[str, list[str], list[str]]]:
+    """``(label, words, tags)`` for the task tests: 2-3 words of one polarity and a filler
+    word, tagged ``POS``/``NEG``/``O``; a rule a tiny random biLM's features can learn."""
+    rng = random.Random(seed)
+    found = []
+    for i in range(count):
+        label = "pos" if i % 2 else "neg"
+        words = rng.choices(POLAR_WORDS[label], k=rng.randint(2, 3))
+        words.insert(rng.randrange(len(words) + 1), rng.choice(FILLER_WORDS))
+        found.append((label, words, ["O" if w in FILLER_WORDS else label.upper() for w in words]))
+    return found
+
+
+def write_labelled(root: Path, split: str, rows: list[tuple[str, list[str], list[str]]]) -> None:
+    """``rows`` as ``ROOT/SPLIT.tsv`` (classify: label, text) and ``ROOT/SPLIT.conll`` (tag)."""
+    tsv = "".join(f"{label}\t{' '.join(words)}\n" for label, words, _ in rows)
+    (root / f"{split}.tsv").write_text(tsv, encoding="utf-8")
+    conll = "\n".join(
+        "".join(f"{w}\t{t}\n" for w, t in zip(words, tags, strict=True)) for _, words, tags in rows
+    )
+    (root / f"{split}.conll").write_text(conll, encoding="utf-8")

@@ -2,7 +2,6 @@
 
 import io
 import json
-import random
 
 import pytest
 import torch
@@ -14,24 +13,7 @@ from elmo.io.bundle import save_bundle
 from elmo.io.registry import sha256_file
 from elmo.tasks import TaskConfig, load_task, read_dataset, read_inputs, train_task
 from elmo.tasks.train import CHECKPOINT_FILE
-from factories import tiny_model
-
-GOOD = ["good", "great", "nice", "fine"]
-BAD = ["bad", "awful", "poor", "sad"]
-FILLER = ["the", "a", "film"]
-
-
-def _sentences(count: int, seed: int) -> list[tuple[str, list[str], list[str]]]:
-    """``(label, words, tags)``: a sentence of 2-3 words of one polarity and a filler word."""
-    rng = random.Random(seed)
-    found = []
-    for i in range(count):
-        label = "pos" if i % 2 else "neg"
-        words = rng.choices(GOOD if label == "pos" else BAD, k=rng.randint(2, 3))
-        words.insert(rng.randrange(len(words) + 1), rng.choice(FILLER))
-        tags = ["O" if w in FILLER else label.upper() for w in words]
-        found.append((label, words, tags))
-    return found
+from factories import labelled_sentences, tiny_model, write_labelled
 
 
 @pytest.fixture(autouse=True)
@@ -48,14 +30,7 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("task")
     save_bundle(tiny_model(), root / "model")
     for split, count, seed in (("train", 40, 1), ("valid", 20, 2), ("test", 20, 3)):
-        rows = _sentences(count, seed)
-        text = "".join(f"{label}\t{' '.join(words)}\n" for label, words, _ in rows)
-        (root / f"{split}.tsv").write_text(text, encoding="utf-8")
-        conll = "\n".join(
-            "".join(f"{w}\t{t}\n" for w, t in zip(words, tags, strict=True))
-            for _, words, tags in rows
-        )
-        (root / f"{split}.conll").write_text(conll, encoding="utf-8")
+        write_labelled(root, split, labelled_sentences(count, seed))
     return root
 
 
@@ -89,7 +64,7 @@ def test_tagger_learns_the_tags_and_reloads_to_identical_predictions(files, tmp_
     tags = [t for e in read_dataset(files / "valid.conll", "tag").examples for t in e.tags]
     majority = max(tags.count(t) for t in set(tags)) / len(tags)
     assert majority < 0.45 and result.validation["accuracy"] >= 0.6
-    sentences = [words for _, words, _ in _sentences(12, 7)]
+    sentences = [words for _, words, _ in labelled_sentences(12, 7)]
     before = result.predictor.predict(sentences)
     reloaded = load_task(tmp_path / "out")
     assert reloaded.predict(sentences) == before
@@ -129,7 +104,7 @@ def test_a_mix_of_layer_zero_alone_trains_and_reloads(files, tmp_path):
     result = _train(files, tmp_path / "out", epochs=3, layers=(0,))
     heads = load_file(str(result.output / "head.safetensors"))
     assert heads["elmo.mixes.0.weights"].shape == (1,)  # one layer in the mix
-    sentences = [words for _, words, _ in _sentences(6, 9)]
+    sentences = [words for _, words, _ in labelled_sentences(6, 9)]
     assert load_task(tmp_path / "out").predict(sentences) == result.predictor.predict(sentences)
     with pytest.raises(ConfigError, match=r"the biLM has layers 0\.\.2"):
         _train(files, tmp_path / "bad", epochs=1, layers=(3,))
@@ -407,5 +382,5 @@ def test_a_fine_tuned_bundle_carries_the_bilm_weights_it_changed(files, tmp_path
     base = load_file(str(files / "model" / "model.safetensors"))
     changed = [k for k in heads if k.startswith("elmo.bilm.")]
     assert any(not torch.equal(heads[k], base[k.removeprefix("elmo.bilm.")]) for k in changed)
-    sentences = [words for _, words, _ in _sentences(6, 9)]
+    sentences = [words for _, words, _ in labelled_sentences(6, 9)]
     assert load_task(tmp_path / "out").predict(sentences) == result.predictor.predict(sentences)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,27 +15,13 @@ import torch
 from elmo.inference.embedder import Embedder
 from elmo.io.bundle import save_bundle
 from elmo.tasks import TaskConfig, load_task, read_dataset, train_task
-from factories import tiny_model
+from factories import labelled_sentences, tiny_model, write_labelled
 from service.app import _route_paths, create_app
 from service.core.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-GOOD = ["good", "great", "nice", "fine"]
-BAD = ["bad", "awful", "poor", "sad"]
-FILLER = ["the", "a", "film"]
 TEXT = "the film was good."
-
-
-def _rows(count: int, seed: int) -> list[tuple[str, list[str], list[str]]]:
-    rng = random.Random(seed)
-    found = []
-    for i in range(count):
-        label = "pos" if i % 2 else "neg"
-        words = rng.choices(GOOD if label == "pos" else BAD, k=rng.randint(2, 3))
-        words.insert(rng.randrange(len(words) + 1), rng.choice(FILLER))
-        found.append((label, words, ["O" if w in FILLER else label.upper() for w in words]))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +35,7 @@ def tasks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         save_bundle(tiny_model(), root / "model")
         save_bundle(tiny_model(seed=1), root / "other")
         for split, count, seed in (("train", 24, 1), ("valid", 8, 2)):
-            rows = _rows(count, seed)
-            tsv = "".join(f"{label}\t{' '.join(words)}\n" for label, words, _ in rows)
-            (root / f"{split}.tsv").write_text(tsv, encoding="utf-8")
-            conll = "\n".join(
-                "".join(f"{w}\t{t}\n" for w, t in zip(words, tags, strict=True))
-                for _, words, tags in rows
-            )
-            (root / f"{split}.conll").write_text(conll, encoding="utf-8")
+            write_labelled(root, split, labelled_sentences(count, seed))
         found = {}
         for name, kind, suffix, base in (
             ("polarity", "classify", "tsv", "model"),
