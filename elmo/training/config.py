@@ -114,6 +114,11 @@ class RunConfig:
     # Its architecture and tokenizer must be the run's.  Read when the run starts; resuming
     # from the run's own checkpoints does not read it again.
     init_from: str | None = None
+    # Let run.init_from be narrower than [model]: a larger model.recurrent.hidden_size and/or
+    # projection_size (LSTM cells), everything else the same.  The bundle's weights are copied
+    # in and the new units start with zero outgoing weights, so the run begins from the
+    # bundle's loss (elmo/training/growth.py).
+    init_grow: bool = False
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "run.max_steps must be >= 1")

@@ -124,7 +124,13 @@ def _train(
     state = TrainingState()
     checkpoint = latest_checkpoint(output / "checkpoints")
     if checkpoint is None and config.run.init_from is not None:
-        warm_start(model, config.run.init_from, data, output if ctx.main else None)
+        warm_start(
+            model,
+            config.run.init_from,
+            data,
+            output if ctx.main else None,
+            grow=config.run.init_grow,
+        )
     earlier = earlier_record(output)
     torch.manual_seed(config.run.seed * 1000 + ctx.rank)  # dropout differs per rank
     if checkpoint is not None:

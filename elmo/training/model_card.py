@@ -49,9 +49,14 @@ def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
         if known
         else "no training record"
     )
+    grown = first.get("grown_from")
+    widened = ""
+    if grown:
+        sizes = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in grown.items())
+        widened = f", grown from {sizes} (the new units began with zero outgoing weights)"
     line = (
-        f"- warm start: from the weights of `{first['from']}` ({before}), with a fresh "
-        "optimizer and this run's warm-up\n"
+        f"- warm start: from the weights of `{first['from']}` ({before}){widened}, with a "
+        "fresh optimizer and this run's warm-up\n"
     )
     if all("steps" in r for r in chain):
         line += (

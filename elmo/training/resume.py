@@ -19,6 +19,7 @@ from elmo.errors import ConfigError
 from elmo.io.bundle import load_bundle, load_config, load_tokenizer, read_training
 from elmo.nn.bilm import BiLM
 from elmo.training.config import TrainConfig
+from elmo.training.growth import check_growable, grow_state
 from elmo.training.prepare import TrainingData
 
 __all__ = [
@@ -33,11 +34,15 @@ __all__ = [
 WARM_START_FILE = "warm_start.json"
 
 
-def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) -> None:
+def warm_start(
+    model: BiLM, path: str, data: TrainingData, output: Path | None, grow: bool = False
+) -> None:
     """Load the weights of the bundle at ``path`` into ``model`` (a fresh run's) and, on the
     main rank, note in ``output`` where they came from and how they were trained, for the
-    model card of every later export of the run (resumed or not)."""
-    theirs = to_dict(load_config(path))  # first: a path that is no bundle is named as such
+    model card of every later export of the run (resumed or not).  ``grow``: the bundle may be
+    narrower than ``model`` (run.init_grow)."""
+    bundle_config = load_config(path)  # first: a path that is no bundle is named as such
+    theirs = to_dict(bundle_config)
     units = load_tokenizer(path)
     if units is None or units.model_proto != data.units.model_proto:
         raise ConfigError(
@@ -47,15 +52,30 @@ def warm_start(model: BiLM, path: str, data: TrainingData, output: Path | None) 
     ours = to_dict(model.config)
     for document in (theirs, ours):
         document.pop("dropout", None)  # dropout shapes no weight
-    if theirs != ours:
+    grown: dict[str, int] | None = None
+    state = load_bundle(path).state_dict()
+    if theirs != ours and grow and not check_growable(bundle_config, model.config):
+        state = grow_state(state, model.state_dict(), bundle_config, model.config)
+        recurrent = bundle_config.recurrent
+        grown = {"hidden_size": recurrent.hidden_size}
+        if recurrent.projection_size is not None:
+            grown["projection_size"] = recurrent.projection_size
+    elif theirs != ours:
         different = sorted(_differences(theirs, ours))
+        hint = ""
+        if grow:
+            why = check_growable(bundle_config, model.config)
+            hint = " (run.init_grow: " + "; ".join(why) + ")"
         raise ConfigError(
             f"run.init_from={path!r}: its architecture differs from [model] in "
             + ", ".join(different)
+            + hint
         )
-    model.load_state_dict(load_bundle(path).state_dict(), strict=True)
+    model.load_state_dict(state, strict=True)
     if output is not None:
         record = {"from": str(path), **(read_training(path) or {})}
+        if grown is not None:
+            record["grown_from"] = grown
         (output / WARM_START_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 

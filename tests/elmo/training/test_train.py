@@ -308,6 +308,37 @@ def test_a_warm_start_begins_from_a_bundles_weights_and_records_it(trained, tmp_
     assert "warm start" not in (cold / "model" / "MODEL_CARD.md").read_text()
 
 
+def test_a_grown_warm_start_begins_at_the_bundles_perplexity_and_says_so(trained, tmp_path):
+    first, result = trained
+    bundle = first / "model"
+    settings = [
+        "run.max_steps=1",
+        "data.batch_tokens=512",
+        "optim.lr=1e-30",  # a step that moves nothing: the perplexity is the grown start's
+        "optim.warmup_steps=1",
+        f"tokenizer.model={json.dumps(str(bundle / 'tokenizer.model'))}",
+        f"run.init_from={json.dumps(str(bundle))}",
+        "run.init_grow=true",
+        "model.recurrent.hidden_size=96",
+        "model.recurrent.projection_size=48",
+    ]
+    run = tmp_path / "grown"
+    config = load_train_config(TINY, settings)
+    grown = train(config, CORPUS / "train.txt", CORPUS / "valid.txt", run)
+    assert grown.valid_ppl_forward == pytest.approx(result.valid_ppl_forward, rel=1e-4)
+    assert grown.valid_ppl_backward == pytest.approx(result.valid_ppl_backward, rel=1e-4)
+    assert _weights(run)["lm_head.softmax.weight"].shape[1] == 48
+    card = (run / "model" / "MODEL_CARD.md").read_text()
+    assert "grown from hidden size 64, projection size 32 (the new units began with zero" in card
+    record = json.loads((run / "model" / "config.json").read_text())["training"]
+    assert record["continued"]["grown_from"] == {"hidden_size": 64, "projection_size": 32}
+    narrower = [*settings[:-2], "model.recurrent.hidden_size=48"]
+    refused = r"run\.init_grow: model\.recurrent\.hidden_size can only"
+    with pytest.raises(ConfigError, match=refused):
+        train(load_train_config(TINY, narrower), CORPUS / "train.txt", CORPUS / "valid.txt",
+              tmp_path / "narrower")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
