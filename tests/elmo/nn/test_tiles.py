@@ -181,6 +181,25 @@ def test_pointwise_gives_an_element_the_same_bits_at_any_position_size_or_thread
         torch.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tanh_on_the_inference_path_is_within_2e7_of_torch_tanh_and_position_invariant(threads):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.cat([torch.linspace(-30, 30, 50_001), torch.tensor([0.0, 1e-30, -1e-8])])
+        with torch.inference_mode():
+            got = tiles.tanh(x)
+            torch.testing.assert_close(got, torch.tanh(x), rtol=0, atol=2.5e-7)
+            assert got[[0, -3]].tolist() == [-1.0, 0.0]  # saturates, and 0 stays 0
+            for lo, hi in ((0, 1), (3, 40), (17, 150), (49_000, 50_004)):
+                assert torch.equal(tiles.tanh(x[lo:hi]), got[lo:hi]), (lo, hi)
+            grid = x[:50_000].view(250, 200)
+            assert torch.equal(tiles.tanh(grid[:, 7:100]), got[:50_000].view(250, 200)[:, 7:100])
+        assert torch.equal(tiles.tanh(x), torch.tanh(x))  # with gradients: PyTorch's own
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_plain_sigmoid_is_not_position_invariant_here_or_the_pointwise_test_proves_little():
     """Documents the platform behaviour that makes :func:`pointwise` necessary.  Where scalar
     and vector code agree (no SIMD, or a libm equal to the vector code) this is skipped."""
