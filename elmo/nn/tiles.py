@@ -52,7 +52,6 @@ __all__ = [
     "LARGE_LARGEST",
     "LARGE_WEIGHT",
     "SIZES",
-    "STEP_WEIGHT_LIMIT",
     "Tiles",
     "addmm",
     "addmm_",
@@ -85,10 +84,6 @@ SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 LARGEST = 64
 LARGE_LARGEST = 256
 LARGE_WEIGHT = 1 << 22  # elements: 2048 x 4096 (the published highway layers) and more
-# A step weight above this many elements (the 4096-cell published model's 512 x 16384
-# recurrent matrix) streams from memory at every call: several small calls per step would
-# multiply that traffic, so its steps multiply plainly and are not batch-invariant.
-STEP_WEIGHT_LIMIT = 1 << 21
 # What one more BLAS call costs, in rows of work, when a product is cut into tiles: a lone
 # sentence's step costs a 2-row call rather than an 8-row one, but 7 rows take one 8-row call
 # rather than 4 + 2 + 2 (measured with MKL on the default model's shapes: a call is about
@@ -158,8 +153,13 @@ def tiles_for(w_t: torch.Tensor) -> Tiles | None:
 
 
 def step_tiles(w_t: torch.Tensor) -> Tiles | None:
-    """The tile sizes of a time step's products by ``w_t (K, N)``; None: multiplied plainly."""
-    return None if w_t.numel() > STEP_WEIGHT_LIMIT else tiles_for(w_t)
+    """The tile sizes of a time step's products by ``w_t (K, N)``; None: multiplied plainly.
+
+    The same as any product's, the published 4096-cell model's 512 x 16384 recurrent matrix
+    included: a step of up to the family's largest tile is one call, which streams the
+    weight once as a plain product does, and measured at 32-256 rows it ran as fast as
+    plain (so that model's vectors, too, do not depend on the batch)."""
+    return tiles_for(w_t)
 
 
 def family(

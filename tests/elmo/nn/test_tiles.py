@@ -233,7 +233,9 @@ def test_tile_sizes_are_a_function_of_the_weight_alone():
     assert tiles.largest(torch.empty(512, 1024)) == LARGEST
     assert tiles.step_tiles(torch.empty(128, 2048)) is not None  # models/default, "small"
     assert tiles.step_tiles(torch.empty(256, 8192)) is not None  # "medium"
-    assert tiles.step_tiles(torch.empty(512, 16384)) is None  # "original": multiplied plainly
+    original = torch.empty(512, 16384)  # the published 4096-cell model's recurrent matrix
+    assert tiles.step_tiles(original) is not None
+    assert tiles.step_tiles(original) == tiles.tiles_for(original)
 
 
 @pytest.mark.parametrize(("inner", "outer"), SHAPES)
