@@ -9,8 +9,10 @@ one-layer BiLSTM under it when word order matters beyond what the biLM already e
 - ``tag``: label logits per token.
 
 The head reads only real tokens (packed sequences in the BiLSTM, a masked mean), so padding
-never reaches a prediction; the head's own products (unlike the biLM's) are not batch-invariant
-by construction, so probabilities may differ in the last bits with the batch a sentence is in.
+never reaches a prediction.  The output layer's product runs in the biLM's row tiles
+(:func:`elmo.nn.tiles.linear`), so a linear head's probabilities have the same bits whatever
+batch a sentence comes in; the BiLSTM head's recurrence is PyTorch's and may differ in the
+last bits with the batch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from elmo.config import from_dict, to_dict
 from elmo.errors import ConfigError
 from elmo.inference.module import Elmo
+from elmo.nn.tiles import linear
 from elmo.tasks.data import TaskKind
 
 __all__ = ["HeadKind", "TaskConfig", "TaskModel"]
@@ -162,7 +165,8 @@ class TaskModel(nn.Module):
             count = mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
             keep = mask[..., None]  # (B, T, 1)
             features = torch.where(keep, features, 0.0).sum(dim=1) / count  # (B, C)
-        return self.output(self.dropout(features)), mask
+        features = self.dropout(features)
+        return linear(features, self.output.weight, self.output.bias), mask  # (B, [T,] K)
 
     def _encode(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         assert self.encoder is not None

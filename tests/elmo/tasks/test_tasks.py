@@ -75,6 +75,18 @@ def test_tagger_learns_the_tags_and_reloads_to_identical_predictions(files, tmp_
     assert reloaded.evaluate(read_dataset(files / "valid.conll", "tag")) == result.validation
 
 
+@pytest.mark.parametrize("task", ["classify", "tag"])
+def test_a_linear_heads_probabilities_have_the_same_bits_alone_and_in_any_batch(
+    files, tmp_path, task
+):
+    suffix = "tsv" if task == "classify" else "conll"
+    predictor = _train(files, tmp_path / "out", task=task, suffix=suffix, epochs=2).predictor
+    sentences = [words for _, words, _ in labelled_sentences(9, 11)]
+    together = predictor.predict(sentences, batch_size=9)
+    assert predictor.predict(sentences, batch_size=4) == together
+    assert [predictor.predict([s])[0] for s in sentences] == together
+
+
 def test_the_frozen_bilm_runs_once_and_training_ends_as_without_keeping_its_layers(
     files, tmp_path, monkeypatch
 ):
