@@ -10,7 +10,7 @@ from pathlib import Path
 
 from elmo.errors import InvalidInputError
 from elmo.evaluation.charts import probe_chart_png
-from elmo.evaluation.report import report_json, report_markdown
+from elmo.evaluation.report import marked_section, report_json, report_markdown, with_section
 from elmo.evaluation.runner import TASK_SOURCES, TASKS, EvalReport, EvalSizes, run_evaluation
 from elmo.evaluation.sources import EVAL_PACKAGES, locate_eval_data
 from elmo.plots import write_png
@@ -37,7 +37,9 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="comma-separated subset of lm,pos,wsd,polarity,pairs (default: all)",
     )
     evaluate.add_argument(
-        "--output", help="markdown report (JSON and the probe chart go next to it as .json, .png)"
+        "--output",
+        help="markdown report (JSON and the probe chart go next to it as .json, .png); the "
+        "section elmo task table wrote in it is kept",
     )
     evaluate.add_argument("--json", help="JSON results file (default: OUTPUT with .json)")
     evaluate.add_argument(
@@ -80,6 +82,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         for t in tasks
         if t in TASK_SOURCES and not (t == "lm" and lm_text is not None)
     }
+    kept = _task_table_of(Path(args.output)) if args.output else None
     data = locate_eval_data(sources, cache, offline=args.offline, log=_say)
     report = run_evaluation(
         args.model,
@@ -97,7 +100,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     report.command = _command_line(args, tasks)
     if args.output:
         chart = _write_chart(report, Path(args.output).with_suffix(".png"))
-        _write(Path(args.output), report_markdown(report, chart))
+        markdown = report_markdown(report, chart)
+        if kept is not None:
+            markdown = with_section(markdown, kept, args.output)
+        _write(Path(args.output), markdown)
         json_path: Path | None = (
             Path(args.json) if args.json else Path(args.output).with_suffix(".json")
         )
@@ -106,6 +112,17 @@ def _evaluate(args: argparse.Namespace) -> None:
         json_path = Path(args.json) if args.json else None
     if json_path is not None:
         _write(json_path, json.dumps(report_json(report), indent=2) + "\n")
+
+
+def _task_table_of(output: Path) -> str | None:
+    """The task-table section of the report about to be replaced, kept as it is: ``elmo task
+    table`` wrote it from trained heads that this command does not train.  Read before the
+    evaluation runs, so that a broken marker stops the command before minutes of work."""
+    try:
+        old = output.read_bytes().decode("utf-8")  # the section's bytes, newlines as they are
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return None  # nothing of ours to keep; writing reports what is wrong with the path
+    return marked_section(old, str(output))
 
 
 def _say(message: str) -> None:

@@ -1,4 +1,10 @@
-"""The suite's results as a markdown report and as JSON."""
+"""The suite's results as a markdown report and as JSON.
+
+EVALUATION.md also holds sections that other commands write (``elmo task table``'s results of
+trained task heads), between HTML comment markers that Markdown does not show.  Each command
+owns only its part: ``elmo evaluate`` rewrites the file but keeps a marked section as it was,
+and the other command replaces only what lies between its markers.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,24 @@ from dataclasses import asdict
 from typing import Any, cast
 from urllib.parse import quote
 
+from elmo.errors import InvalidInputError
 from elmo.evaluation.features import view_names
 from elmo.evaluation.runner import EvalReport, ModelResults
 
-__all__ = ["PROBE_TASKS", "report_json", "report_markdown", "task_name"]
+__all__ = [
+    "PROBE_TASKS",
+    "TASK_TABLE_END",
+    "TASK_TABLE_START",
+    "marked_section",
+    "report_json",
+    "report_markdown",
+    "task_name",
+    "with_section",
+]
 
 PROBE_TASKS = ("pos", "wsd", "polarity")  # scored per view: the table and the chart
+TASK_TABLE_START = "<!-- task-table:start -->"  # elmo task table's section of the report
+TASK_TABLE_END = "<!-- task-table:end -->"
 
 
 def report_json(report: EvalReport) -> dict[str, Any]:
@@ -136,3 +154,34 @@ def _pairs_section(models: list[ModelResults], views: list[str]) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(f"{row[v]:.3f}" for v in views) + " |")
         lines.append("")
     return lines
+
+
+def marked_section(text: str, where: str = "the report") -> str | None:
+    """The task-table section of ``text``, markers included, or None when it has none; a start
+    marker without its end marker is an error (``where`` names the file), since guessing where
+    the section ends could drop what a person wrote after it."""
+    start = text.find(TASK_TABLE_START)
+    if start < 0:
+        return None
+    end = text.find(TASK_TABLE_END, start)
+    if end < 0:
+        raise InvalidInputError(
+            f"{where}: has {TASK_TABLE_START} but no {TASK_TABLE_END} after it; add the end "
+            "marker where the task table ends, or remove the start marker"
+        )
+    return text[start : end + len(TASK_TABLE_END)]
+
+
+def with_section(text: str, section: str, where: str = "the report") -> str:
+    """``text`` with its task-table section replaced by ``section`` (which carries the
+    markers), or with ``section`` appended after a blank line when it has none; every other
+    byte of ``text`` is kept."""
+    if not (section.startswith(TASK_TABLE_START) and section.endswith(TASK_TABLE_END)):
+        raise ValueError("a task-table section starts and ends with its markers")
+    old = marked_section(text, where)
+    if old is not None:
+        start = text.find(old)
+        return text[:start] + section + text[start + len(old) :]
+    if not text:
+        return section + "\n"
+    return text + ("\n" if text.endswith("\n") else "\n\n") + section + "\n"

@@ -31,10 +31,28 @@ from elmo.io.bundle import load_model, load_tokenizer, resolve_model_path
 from elmo.nn.bilm import BiLM
 from elmo.tokenization import SentencePieceUnits
 
-__all__ = ["TASKS", "EvalReport", "EvalSizes", "ModelResults", "run_evaluation"]
+__all__ = [
+    "CONTROL_LABEL",
+    "TASKS",
+    "EvalReport",
+    "EvalSizes",
+    "ModelResults",
+    "random_init_control",
+    "run_evaluation",
+]
 
 TASKS = ("lm", "pos", "wsd", "polarity", "pairs")
 TASK_SOURCES = {"lm": "brown", "pos": "brown", "wsd": "wordnet", "polarity": "polarity"}
+CONTROL_LABEL = "random init (control)"
+
+
+def random_init_control(trained: BiLM, seed: int = 0) -> BiLM:
+    """The control every comparison is made against: a model of ``trained``'s architecture
+    with fresh random weights, so that what it scores is what the architecture and the head do
+    without pretraining.  One seed convention for all callers (``elmo evaluate --seed`` and
+    ``elmo task table --seed``), so that both measure the same control weights."""
+    torch.manual_seed(seed)
+    return BiLM(trained.config).eval()
 
 
 @dataclass(frozen=True)
@@ -104,8 +122,7 @@ def run_evaluation(
     inputs = _load_inputs(tasks, data, sizes, lm_text, seed, log)
     candidates = [("trained", trained)]
     if control:
-        torch.manual_seed(seed)
-        candidates.append(("random init (control)", BiLM(trained.config).eval()))
+        candidates.append((CONTROL_LABEL, random_init_control(trained, seed)))
     reports = []
     for label, bilm in candidates:
         embedder = Embedder(bilm, batch_size, device, units=units)

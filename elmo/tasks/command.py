@@ -1,8 +1,8 @@
-"""``elmo task train|evaluate|predict``: task models from the command line.
+"""``elmo task train|evaluate|predict|data|table``: task models from the command line.
 
-Progress and per-epoch lines go to stderr; stdout carries only results (the scores, or one JSON
-line per predicted sentence), so that it can be piped.  Errors reach ``elmo``'s one-line error
-path (exit status 2).
+Progress and per-epoch lines go to stderr; stdout carries only results (the scores, one JSON
+line per predicted sentence, or the results table), so that it can be piped.  Errors reach
+``elmo``'s one-line error path (exit status 2).
 """
 
 from __future__ import annotations
@@ -15,18 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from elmo.errors import InvalidInputError
+from elmo.evaluation.report import TASK_TABLE_END, TASK_TABLE_START, marked_section, with_section
 from elmo.tasks.bundle import load_task
 from elmo.tasks.data import TASKS, read_dataset, read_inputs
-from elmo.tasks.datasets import TASK_DATASETS, write_task_data
+from elmo.tasks.datasets import SPLITS, TASK_DATASETS, write_task_data
 from elmo.tasks.heads import TaskConfig
 
 __all__ = ["add_task_command"]
 
 _DEFAULTS = TaskConfig()
+_TABLE_SIZES = (3000, 500, 500)  # train, valid, test sentences: elmo task data's defaults
+_TABLE_TASKS = tuple(sorted(TASK_DATASETS))  # elmo.tasks.table's, without its imports
 
 
 def add_task_command(commands: argparse._SubParsersAction) -> None:
-    """Register ``task train``, ``task evaluate``, ``task predict`` and ``task data``."""
+    """Register ``task train``, ``task evaluate``, ``task predict``, ``task data`` and
+    ``task table``."""
     task = commands.add_parser(
         "task", help="adapt the biLM to a classification or tagging task (a head on a mix)"
     )
@@ -127,6 +131,66 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--force", action="store_true", help="replace files already there")
     data.set_defaults(run=_data)
 
+    table = actions.add_parser(
+        "table",
+        help="the results table of EVALUATION.md: the same head on layer 0, on the learned mix "
+        "and on the mix of a random-init control, per task",
+        description="Per task (polarity: classify, pos: tag), the split elmo task data makes, "
+        "and the same head trained three times: on layer 0 of the model (the context-free "
+        "baseline), on the learned mix of all its layers, and on the learned mix of the "
+        "random-init control elmo evaluate probes (same --seed). Test accuracy as elmo task "
+        "train --test reports it. With --output, only the part of the file between "
+        f"{TASK_TABLE_START} and {TASK_TABLE_END} is replaced (added at the end when "
+        "absent); elmo evaluate --output keeps that part.",
+    )
+    table.add_argument(
+        "--model", default="default", help="biLM bundle directory or model name (default)"
+    )
+    table.add_argument("--output", help="Markdown file to put the table in (default: stdout)")
+    table.add_argument("--json", help="JSON file with the unrounded scores")
+    table.add_argument(
+        "--tasks",
+        default=",".join(_TABLE_TASKS),
+        help=f"comma-separated subset of {','.join(_TABLE_TASKS)} (default: all)",
+    )
+    for split, default in zip(SPLITS, _TABLE_SIZES, strict=True):
+        table.add_argument(
+            f"--{split}", type=int, default=default, help=f"sentences of {split} ({default})"
+        )
+    table.add_argument("--head", default=_DEFAULTS.head, choices=["linear", "bilstm"])
+    table.add_argument(
+        "--hidden-size",
+        type=int,
+        default=_DEFAULTS.hidden_size,
+        help=f"BiLSTM size per direction (default {_DEFAULTS.hidden_size})",
+    )
+    table.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    table.add_argument("--dropout", type=float, default=_DEFAULTS.dropout)
+    table.add_argument(
+        "--epochs",
+        type=int,
+        default=_DEFAULTS.epochs,
+        help=f"at most this many (default {_DEFAULTS.epochs})",
+    )
+    table.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
+    table.add_argument("--patience", type=int, default=_DEFAULTS.patience)
+    table.add_argument(
+        "--seed", type=int, default=_DEFAULTS.seed, help="split, control-init and training seed"
+    )
+    table.add_argument("--data-dir", help="data cache directory (default: $ELMO_DATA_DIR)")
+    table.add_argument("--offline", action="store_true", help="use only data already cached")
+    table.add_argument(
+        "--work-dir",
+        help="keep the splits, the control bundle and the task models here, for elmo task "
+        "evaluate (default: a temporary directory)",
+    )
+    table.add_argument(
+        "--force", action="store_true", help="retrain the task models a --work-dir holds"
+    )
+    table.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    table.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    table.set_defaults(run=_table)
+
 
 def _train(args: argparse.Namespace) -> None:
     from elmo.tasks.train import train_task
@@ -175,7 +239,7 @@ def _data(args: argparse.Namespace) -> None:
     counts = write_task_data(
         args.dataset,
         Path(args.output),
-        (args.train, args.valid, args.test),
+        _sizes(args),
         seed=args.seed,
         cache=Path(args.data_dir) if args.data_dir else None,
         offline=args.offline,
@@ -184,6 +248,110 @@ def _data(args: argparse.Namespace) -> None:
     )
     written = ", ".join(f"{split} {count}" for split, count in counts.items())
     print(f"wrote {args.output}: {written} sentences")
+
+
+def _table(args: argparse.Namespace) -> None:
+    from elmo.tasks.table import run_task_table, table_json, table_markdown
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = sorted(set(tasks) - set(_TABLE_TASKS))
+    if unknown or not tasks:
+        raise InvalidInputError(
+            f"--tasks: unknown task(s) {unknown}; choose from {','.join(_TABLE_TASKS)}"
+        )
+    sizes = _sizes(args)
+    config = TaskConfig(  # its checks run before any data is fetched
+        head=args.head,
+        hidden_size=args.hidden_size,
+        dropout=args.dropout,
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        _read_report(output)  # a file the table cannot go into fails now, not after training
+    table = run_task_table(
+        args.model,
+        tasks,
+        sizes,
+        config,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
+        cache=Path(args.data_dir) if args.data_dir else None,
+        offline=args.offline,
+        force=args.force,
+        progress=not args.quiet,
+        device=args.device,
+        command=_table_command(args, tasks),
+        log=_quiet if args.quiet else _say,
+    )
+    section = table_markdown(table)
+    if output is None:
+        print(section)
+    else:  # read again: the rest of the file may have been regenerated meanwhile
+        _write(output, with_section(_read_report(output), section, str(output)))
+    if args.json:
+        _write(Path(args.json), json.dumps(table_json(table), indent=2) + "\n")
+
+
+def _sizes(args: argparse.Namespace) -> tuple[int, int, int]:
+    sizes = tuple(getattr(args, split) for split in SPLITS)
+    for split, size in zip(SPLITS, sizes, strict=True):
+        if size < 1:
+            raise InvalidInputError(f"--{split}: needs at least 1 sentence, got {size}")
+    return sizes
+
+
+def _read_report(path: Path) -> str:
+    """The Markdown file the table goes into ("" when it does not exist yet), checked: UTF-8,
+    and a task-table start marker only with its end marker."""
+    if path.is_dir():
+        raise InvalidInputError(f"--output {path}: is a directory")
+    try:
+        data = path.read_bytes()  # not read_text: its newline translation would change bytes
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise InvalidInputError(f"--output {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInputError(f"--output {path}:{line}: not valid UTF-8") from None
+    marked_section(text, f"--output {path}")
+    return text
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a crash never leaves half a report behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(text.encode("utf-8"))  # the bytes kept from the file, as they were
+    partial.replace(path)
+    _say(f"wrote {path}")
+
+
+def _table_command(args: argparse.Namespace, tasks: list[str]) -> str:
+    """The command that regenerates the table (options that change results, not paths)."""
+    words = ["elmo", "task", "table", "--model", str(args.model)]
+    if tasks != list(_TABLE_TASKS):
+        words += ["--tasks", ",".join(tasks)]
+    for split, default in zip(SPLITS, _TABLE_SIZES, strict=True):
+        if getattr(args, split) != default:
+            words += [f"--{split}", str(getattr(args, split))]
+    for name in ("head", "hidden_size", "lr", "dropout", "epochs", "batch_size", "patience"):
+        value = getattr(args, name)
+        if value != getattr(_DEFAULTS, name) and not (
+            name == "hidden_size" and args.head == "linear"
+        ):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    if args.seed != _DEFAULTS.seed:
+        words += ["--seed", str(args.seed)]
+    if args.output:
+        words += ["--output", args.output]
+    return shlex.join(words)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -217,6 +385,10 @@ def _scores(scores: dict[str, float]) -> str:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _quiet(message: str) -> None:
+    """``--quiet``'s log: the results and the files written are still said, progress is not."""
 
 
 def _command_line(args: argparse.Namespace) -> str:

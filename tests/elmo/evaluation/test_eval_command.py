@@ -112,3 +112,36 @@ def test_the_probes_show_progress_unless_quiet(bundle, capsys):
     assert main([*argv, "--size", "quick", "--no-control", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "trained: pos" in err.splitlines() and "%" not in err  # one line per task, no bar
+
+
+def test_evaluate_keeps_the_task_table_section_when_it_rewrites_the_report(bundle, tmp_path):
+    from elmo.evaluation.report import TASK_TABLE_END, TASK_TABLE_START
+
+    section = f"{TASK_TABLE_START}\n## Task models\r\n| polarity | 80.0 |  \n{TASK_TABLE_END}"
+    output = tmp_path / "EVALUATION.md"
+    output.write_bytes(f"# Evaluation of an older run\n\n{section}\n\nstale words\n".encode())
+    argv = ["evaluate", str(bundle), "--tasks", "pairs", "--no-control", "--offline"]
+    assert main([*argv, "--output", str(output)]) == 0
+    text = output.read_bytes().decode("utf-8")
+    assert text.startswith(f"# Evaluation of `{bundle.name}`") and "older run" not in text
+    assert "A word in two contexts — trained" in text and "stale words" not in text
+    assert text.count(TASK_TABLE_START) == 1 and text.endswith(f"\n\n{section}\n")
+
+    assert main([*argv, "--output", str(output)]) == 0  # regenerated again: the same file
+    assert (
+        output.read_bytes().decode("utf-8").split(TASK_TABLE_START)[1]
+        == (text.split(TASK_TABLE_START)[1])
+    )
+
+
+def test_evaluate_refuses_a_report_with_half_a_task_table_before_it_runs(bundle, tmp_path, capsys):
+    from elmo.evaluation.report import TASK_TABLE_START
+
+    output = tmp_path / "EVALUATION.md"
+    output.write_text(f"# Evaluation\n{TASK_TABLE_START}\nno end marker\n", encoding="utf-8")
+    argv = ["evaluate", str(bundle), "--tasks", "pairs", "--no-control", "--offline"]
+    assert main([*argv, "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert f"{output}: has {TASK_TABLE_START} but no <!-- task-table:end -->" in err
+    assert "A word in two contexts" not in output.read_text(encoding="utf-8")
+    assert not output.with_suffix(".json").exists()
