@@ -95,9 +95,9 @@ class ServiceState:
         # Threads for tokenizing and encoding large requests: more than CPUs only contend.
         self.cpu_limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
         try:
-            task = await asyncio.to_thread(self._load_task)
             embedder, engine = await asyncio.to_thread(self._load)
             self.embedder, self.engine = embedder, engine
+            task = await asyncio.to_thread(self._load_task, embedder)
             if task is not None:
                 _check_task_fits(task, embedder)
                 self.task = task
@@ -120,9 +120,11 @@ class ServiceState:
             self.load_error = f"{type(exc).__name__}: {exc}"
             logger.exception("the model could not be loaded")
 
-    def _load_task(self) -> TaskPredictor | None:
+    def _load_task(self, embedder: Embedder) -> TaskPredictor | None:
         """The configured task model, refused unless it was trained on the served weights
-        (:func:`elmo.load_task_for_model`)."""
+        (:func:`elmo.load_task_for_model`).  Its head shares ``embedder``'s biLM (the served
+        weights, or their weightless skeleton when a child process runs them): the head
+        reads the layers the engine computes, so a second copy would only take memory."""
         if self._given_task is not None:
             require_frozen(self._given_task.model.config, self.task_name)
             return self._given_task
@@ -135,7 +137,9 @@ class ServiceState:
                 "with an embedder already loaded, pass the task loaded (create_app(task=...))"
             )
         logger.info("loading task %s on %s", directory, self.model_path)
-        return load_task_for_model(directory, self.model_path)
+        return load_task_for_model(
+            directory, self.model_path, bilm=embedder.model, units=embedder.units
+        )
 
     @property
     def streaming(self) -> bool:

@@ -21,9 +21,11 @@ from elmo.errors import ConfigError, WeightFileError
 from elmo.inference.module import Elmo
 from elmo.io.bundle import ORIGINAL_FILES, WEIGHTS_FILE, read_weights, resolve_model_path
 from elmo.io.registry import sha256_file
+from elmo.nn.bilm import BiLM
 from elmo.nn.scalar_mix import ScalarMix
 from elmo.tasks.heads import TaskConfig, TaskModel
 from elmo.tasks.predict import TaskPredictor
+from elmo.tokenization import SentencePieceUnits
 
 __all__ = [
     "CARD_FILE",
@@ -61,13 +63,21 @@ def _weights_file(path: Path) -> Path:
     raise WeightFileError(f"{path}: holds neither {WEIGHTS_FILE} nor {ORIGINAL_FILES[1]}")
 
 
-def build_task_model(model: str | Path, config: TaskConfig, labels: list[str]) -> TaskModel:
+def build_task_model(
+    model: str | Path | BiLM,
+    config: TaskConfig,
+    labels: list[str],
+    units: SentencePieceUnits | None = None,
+) -> TaskModel:
+    """The task model on ``model``: a bundle to load, or a loaded biLM (with its ``units``)
+    that the task model then shares rather than copies."""
     elmo = Elmo(
         model,
         num_output_representations=1,
         dropout=config.dropout,
         requires_grad=config.fine_tune,
         layer_norm=config.layer_norm,
+        units=units,
     )
     if config.layers is not None:  # the mix reads only these layers
         elmo.mixes = nn.ModuleList([ScalarMix(len(config.layers), layer_norm=config.layer_norm)])
@@ -120,11 +130,21 @@ def read_task_document(directory: Path) -> dict[str, Any]:
 
 
 def load_task(
-    directory: str | Path, model: str | Path | None = None, device: str = "cpu"
+    directory: str | Path,
+    model: str | Path | None = None,
+    device: str = "cpu",
+    bilm: BiLM | None = None,
+    units: SentencePieceUnits | None = None,
 ) -> TaskPredictor:
     """The task model in ``directory`` on its biLM: ``model`` where given (the base moved),
     else the name it was trained with, else the absolute path recorded.  The biLM's weights
-    must have the recorded SHA-256."""
+    must have the recorded SHA-256.
+
+    ``bilm`` (with its ``units``): that biLM of the base model, already loaded, which the task
+    model shares instead of loading a second copy of the weights (a server, whose biLM runs
+    the embedding routes too, or lives in another process as a weightless skeleton).  It is
+    left where it is: only the mix and the head go to ``device``.
+    """
     directory = Path(directory)
     document = read_task_document(directory)
     try:
@@ -139,10 +159,21 @@ def load_task(
             f"{directory}: trained on a biLM whose weights have SHA-256 {record['sha256']}, "
             f"but {base} has {found}; give the model it was trained on (--model)"
         )
-    task_model = build_task_model(base, config, document["labels"])
+    if bilm is None:
+        task_model = build_task_model(base, config, document["labels"])
+    else:
+        task_model = build_task_model(bilm, config, document["labels"], units=units)
     tensors = read_weights(directory / HEAD_FILE, task_model.trained_state())
     task_model.load_state_dict(tensors, strict=False)
-    return TaskPredictor(task_model.to(torch.device(device)), directory)
+    if bilm is None:
+        return TaskPredictor(task_model.to(torch.device(device)), directory)
+    children = task_model.elmo._modules  # the shared biLM stays on its device
+    shared = children.pop("bilm")
+    try:
+        task_model.to(torch.device(device))
+    finally:
+        children["bilm"] = shared
+    return TaskPredictor(task_model, directory)
 
 
 def _locate_base(record: dict[str, Any], model: str | Path | None) -> Path:
@@ -174,7 +205,12 @@ def read_task_kind(directory: Path) -> str | None:
     return kind if kind in ("classify", "tag") else None
 
 
-def load_task_for_model(directory: Path, model: Path) -> TaskPredictor:
+def load_task_for_model(
+    directory: Path,
+    model: Path,
+    bilm: BiLM | None = None,
+    units: SentencePieceUnits | None = None,
+) -> TaskPredictor:
     """The task in ``directory``, refused unless its head was trained on a frozen copy of
     exactly the weights of ``model``: a head reads the features of the biLM it was trained on,
     and on any other biLM it answers confidently and wrongly.  A server runs the biLM apart
@@ -194,7 +230,7 @@ def load_task_for_model(directory: Path, model: Path) -> TaskPredictor:
             f"model {model} has weights SHA-256 {served['sha256']}; serve the model it was "
             "trained on (--model), or train the task on this one"
         )
-    return load_task(directory, model=model)
+    return load_task(directory, model=model, bilm=bilm, units=units)
 
 
 def require_frozen(config: TaskConfig, name: str | None) -> None:

@@ -11,6 +11,7 @@ from elmo.cli import main
 from elmo.errors import ConfigError, InvalidInputError
 from elmo.io.bundle import save_bundle
 from elmo.io.registry import sha256_file
+from elmo.nn.bilm import BiLM
 from elmo.tasks import TaskConfig, load_task, read_dataset, read_inputs, train_task
 from elmo.tasks.train import CHECKPOINT_FILE
 from factories import labelled_sentences, tiny_model, write_labelled
@@ -122,6 +123,21 @@ def test_a_mix_of_layer_zero_alone_trains_and_reloads(files, tmp_path):
         _train(files, tmp_path / "bad", epochs=1, layers=(3,))
     with pytest.raises(ConfigError, match="distinct indices"):
         TaskConfig(layers=(0, 0))
+
+
+def test_a_task_on_a_weightless_shared_bilm_predicts_from_layers_as_on_its_own(files, tmp_path):
+    _train(files, tmp_path / "out", epochs=2)
+    own = load_task(tmp_path / "out")
+    with torch.device("meta"):  # what a server's process holds when a child runs the biLM
+        skeleton = BiLM(own.model.elmo.bilm.config)
+    shared = load_task(tmp_path / "out", model=files / "model", bilm=skeleton)
+    assert shared.model.elmo.bilm is skeleton
+    assert all(p.device.type == "cpu" for p in shared.model.output.parameters())
+    sentences = [words for _, words, _ in labelled_sentences(5, 13)]
+    with torch.inference_mode():
+        layers, _ = own.model.elmo.layers(sentences)  # (L, B, T, 2D)
+    arrays = [layers[:, b, : len(s)].numpy() for b, s in enumerate(sentences)]
+    assert shared.predict_layers(arrays, sentences) == own.predict(sentences)
 
 
 def test_the_bundle_names_the_base_model_by_hash_and_holds_no_pickle(files, tmp_path):

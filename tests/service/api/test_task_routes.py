@@ -187,6 +187,16 @@ async def test_truncate_cuts_long_sentences(tasks):
     assert item["truncated"] and len(item["tags"]) == len(item["tokens"]) == 3
 
 
+async def test_the_served_task_shares_the_served_bilm_instead_of_a_second_copy(tasks):
+    async with serve_task(tasks, "polarity") as (client, app):
+        state = app.state.service
+        assert state.task.model.elmo.bilm is state.embedder.model
+        response = await client.post("/v1/classify", json={"inputs": [TEXT]})
+    assert response.status_code == 200, response.text
+    expected = load_task(tasks["polarity"]).predict([TEXT.split()])[0]["label"]
+    assert response.json()["data"][0]["label"] == expected
+
+
 async def test_a_task_of_another_base_model_fails_startup(tasks):
     async with serve_task(tasks, "elsewhere", ready=False) as (client, app):
         ready = await client.get("/ready")
