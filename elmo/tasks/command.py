@@ -52,29 +52,7 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
         "--model", default="default", help="biLM bundle directory or model name (default)"
     )
     train.add_argument("--output", required=True, help="directory for the task model")
-    train.add_argument("--head", default=_DEFAULTS.head, choices=["linear", "bilstm"])
-    train.add_argument(
-        "--hidden-size",
-        type=int,
-        default=_DEFAULTS.hidden_size,
-        help=f"BiLSTM size per direction (default {_DEFAULTS.hidden_size})",
-    )
-    train.add_argument("--dropout", type=float, default=_DEFAULTS.dropout)
-    train.add_argument("--lr", type=float, default=_DEFAULTS.lr)
-    train.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
-    train.add_argument(
-        "--epochs",
-        type=int,
-        default=_DEFAULTS.epochs,
-        help=f"at most this many (default {_DEFAULTS.epochs})",
-    )
-    train.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    train.add_argument(
-        "--patience",
-        type=int,
-        default=_DEFAULTS.patience,
-        help="epochs without a better validation accuracy before stopping",
-    )
+    _add_head_options(train)
     train.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     train.add_argument("--fine-tune", action="store_true", help="train the biLM's weights too")
     train.add_argument("--layer-norm", action="store_true", help="normalise layers before mixing")
@@ -157,23 +135,7 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
         table.add_argument(
             f"--{split}", type=int, default=default, help=f"sentences of {split} ({default})"
         )
-    table.add_argument("--head", default=_DEFAULTS.head, choices=["linear", "bilstm"])
-    table.add_argument(
-        "--hidden-size",
-        type=int,
-        default=_DEFAULTS.hidden_size,
-        help=f"BiLSTM size per direction (default {_DEFAULTS.hidden_size})",
-    )
-    table.add_argument("--lr", type=float, default=_DEFAULTS.lr)
-    table.add_argument("--dropout", type=float, default=_DEFAULTS.dropout)
-    table.add_argument(
-        "--epochs",
-        type=int,
-        default=_DEFAULTS.epochs,
-        help=f"at most this many (default {_DEFAULTS.epochs})",
-    )
-    table.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    table.add_argument("--patience", type=int, default=_DEFAULTS.patience)
+    _add_head_options(table)
     table.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="split, control-init and training seed"
     )
@@ -192,19 +154,48 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     table.set_defaults(run=_table)
 
 
+_HEAD_OPTIONS = (  # the head's training settings both train and table take
+    "head", "hidden_size", "dropout", "lr", "weight_decay", "epochs", "batch_size", "patience"
+)  # fmt: skip
+
+
+def _add_head_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :data:`_HEAD_OPTIONS`, with TaskConfig's defaults."""
+    parser.add_argument("--head", default=_DEFAULTS.head, choices=["linear", "bilstm"])
+    parser.add_argument(
+        "--hidden-size",
+        type=int,
+        default=_DEFAULTS.hidden_size,
+        help=f"BiLSTM size per direction (default {_DEFAULTS.hidden_size})",
+    )
+    parser.add_argument("--dropout", type=float, default=_DEFAULTS.dropout)
+    parser.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    parser.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=_DEFAULTS.epochs,
+        help=f"at most this many (default {_DEFAULTS.epochs})",
+    )
+    parser.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=_DEFAULTS.patience,
+        help="epochs without a better validation accuracy before stopping",
+    )
+
+
+def _head_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in _HEAD_OPTIONS}
+
+
 def _train(args: argparse.Namespace) -> None:
     from elmo.tasks.train import train_task
 
     config = TaskConfig(
         task=args.task,
-        head=args.head,
-        hidden_size=args.hidden_size,
-        dropout=args.dropout,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        patience=args.patience,
+        **_head_settings(args),
         fine_tune=args.fine_tune,
         layer_norm=args.layer_norm,
         layers=_layers(args.layers),
@@ -261,13 +252,7 @@ def _table(args: argparse.Namespace) -> None:
         )
     sizes = _sizes(args)
     config = TaskConfig(  # its checks run before any data is fetched
-        head=args.head,
-        hidden_size=args.hidden_size,
-        dropout=args.dropout,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        patience=args.patience,
+        **_head_settings(args),
         seed=args.seed,
     )
     output = Path(args.output) if args.output else None
@@ -341,7 +326,7 @@ def _table_command(args: argparse.Namespace, tasks: list[str]) -> str:
     for split, default in zip(SPLITS, _TABLE_SIZES, strict=True):
         if getattr(args, split) != default:
             words += [f"--{split}", str(getattr(args, split))]
-    for name in ("head", "hidden_size", "lr", "dropout", "epochs", "batch_size", "patience"):
+    for name in _HEAD_OPTIONS:
         value = getattr(args, name)
         if value != getattr(_DEFAULTS, name) and not (
             name == "hidden_size" and args.head == "linear"
