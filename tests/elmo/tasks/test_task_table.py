@@ -60,18 +60,21 @@ def table(model, tmp_path_factory):
     return root
 
 
-def test_the_table_has_the_three_columns_for_a_classify_and_a_tag_task(table):
+def test_the_table_has_the_three_columns_for_a_classify_and_two_tag_tasks(table):
     markdown = (table / "EVALUATION.md").read_text(encoding="utf-8")
     assert markdown.startswith(TASK_TABLE_START) and markdown.endswith(TASK_TABLE_END + "\n")
     rows = _rows(markdown)
-    assert list(rows) == ["polarity", "POS (Brown)"]
-    assert rows["polarity"][0] == "accuracy" and rows["POS (Brown)"][0] == "token accuracy"
+    names = {"polarity": "polarity", "pos": "POS (Brown)", "pos-es": "POS (Spanish Wikicorpus)"}
+    assert list(rows) == list(names.values())
+    assert [rows[n][0] for n in names.values()] == ["accuracy", "token accuracy", "token accuracy"]
     document = json.loads((table / "table.json").read_text(encoding="utf-8"))
     assert {t: d["kind"] for t, d in document["tasks"].items()} == {
         "polarity": "classify",
         "pos": "tag",
+        "pos-es": "tag",
     }
-    for name, row in (("polarity", rows["polarity"]), ("pos", rows["POS (Brown)"])):
+    for name, title in names.items():
+        row = rows[title]
         accuracy = {r: 100 * s["accuracy"] for r, s in document["tasks"][name]["test"].items()}
         assert row[1:4] == [f"{accuracy[r]:.1f}" for r in ("layer0", "mix", "control")]
         assert float(row[4]) == pytest.approx(accuracy["mix"] - accuracy["layer0"], abs=0.051)
@@ -158,7 +161,10 @@ def test_with_section_replaces_between_the_markers_or_appends():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--tasks", "polarity,ner"], "--tasks: unknown task(s) ['ner']; choose from polarity,pos"),
+        (
+            ["--tasks", "polarity,ner"],
+            "--tasks: unknown task(s) ['ner']; choose from polarity,pos,pos-es",
+        ),
         (["--train", "0"], "--train: needs at least 1 sentence, got 0"),
         (["--test", "-3"], "--test: needs at least 1 sentence, got -3"),
         (["--epochs", "0"], "epochs must be >= 1, got 0"),
