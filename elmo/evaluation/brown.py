@@ -9,12 +9,20 @@ Files are ``word/tag`` tokens, one sentence a line.  Brown tags carry suffixes f
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from elmo.evaluation.sources import EvalDataError
 
-__all__ = ["UNIVERSAL_TAGS", "BrownFile", "brown_split", "load_brown", "universal_tag"]
+__all__ = [
+    "UNIVERSAL_TAGS",
+    "BrownFile",
+    "brown_split",
+    "load_brown",
+    "tagged_lines",
+    "universal_tag",
+]
 
 UNIVERSAL_TAGS = (
     "NOUN",
@@ -66,6 +74,29 @@ def universal_tag(tag: str) -> str:
     return _UNIVERSAL[tag]
 
 
+def tagged_lines(
+    text: str, path: Path, to_universal: Callable[[str], str], tagset: str
+) -> list[list[tuple[str, str]]]:
+    """The ``(word, universal tag)`` pairs of every non-empty line of ``word/TAG`` items;
+    ``to_universal`` raises ``KeyError`` for a tag it does not know, reported with
+    ``file:line`` and ``tagset``'s name."""
+    sentences = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        sentence = []
+        for item in line.split():
+            word, slash, tag = item.rpartition("/")
+            if not slash or not word or not tag:
+                raise EvalDataError(f"{path}:{number}: token {item!r} is not word/TAG")
+            try:
+                sentence.append((word, to_universal(tag)))
+            except KeyError:
+                raise EvalDataError(f"{path}:{number}: unknown {tagset} tag {tag!r}") from None
+        sentences.append(sentence)
+    return sentences
+
+
 @dataclass(frozen=True)
 class BrownFile:
     """One Brown file: its name (``ca01``), genre and tagged sentences."""
@@ -83,21 +114,8 @@ def load_brown(directory: Path) -> list[BrownFile]:
         raise EvalDataError(f"{directory}: no Brown files (c[a-r]NN) found")
     loaded = []
     for path in files:
-        sentences = []
         text = path.read_text(encoding="utf-8", errors="strict")
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            sentence = []
-            for item in line.split():
-                word, slash, tag = item.rpartition("/")
-                try:
-                    sentence.append((word, universal_tag(tag)))
-                except KeyError:
-                    raise EvalDataError(f"{path}:{number}: unknown Brown tag {tag!r}") from None
-                if not slash or not word:
-                    raise EvalDataError(f"{path}:{number}: token {item!r} is not word/tag")
-            sentences.append(sentence)
+        sentences = tagged_lines(text, path, universal_tag, "Brown")
         loaded.append(BrownFile(path.name, genres.get(path.name, "unknown"), sentences))
     return loaded
 

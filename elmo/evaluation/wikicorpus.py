@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 
 from elmo.errors import InvalidInputError
-from elmo.evaluation.brown import UNIVERSAL_TAGS
+from elmo.evaluation.brown import UNIVERSAL_TAGS, tagged_lines
 from elmo.evaluation.sources import EvalDataError
 
 __all__ = ["BLOCK_SENTENCES", "load_wikicorpus", "universal_tag_es", "wikicorpus_split"]
@@ -57,20 +57,7 @@ def load_wikicorpus(path: Path) -> list[list[tuple[str, str]]]:
         raise EvalDataError(f"{path}: not valid UTF-8 ({exc.reason})") from None
     except OSError as exc:
         raise EvalDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    sentences = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        sentence = []
-        for item in line.split():
-            word, slash, tag = item.rpartition("/")
-            if not slash or not word or not tag:
-                raise EvalDataError(f"{path}:{number}: token {item!r} is not word/TAG")
-            try:
-                sentence.append((word, universal_tag_es(tag)))
-            except KeyError:
-                raise EvalDataError(f"{path}:{number}: unknown EAGLES tag {tag!r}") from None
-        sentences.append(sentence)
+    sentences = tagged_lines(text, path, universal_tag_es, "EAGLES")
     if not sentences:
         raise EvalDataError(f"{path}: no tagged sentences")
     return sentences
