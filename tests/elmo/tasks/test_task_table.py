@@ -189,3 +189,12 @@ def test_an_output_with_a_start_marker_and_no_end_fails_before_training(model, t
     assert f"--output {report}: has {TASK_TABLE_START} but no {TASK_TABLE_END}" in err
     assert not work.exists()  # nothing trained
     assert report.read_text(encoding="utf-8").endswith("half a section\n")
+
+
+def test_a_size_one_dataset_cannot_give_fails_before_any_head_is_trained(model, tmp_path, capsys):
+    work = tmp_path / "work"
+    argv = _argv(model, "--tasks", "pos,pos-es", "--train", "45", "--work-dir", str(work))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Wikicorpus sample has 60 sentences, fewer than the 65 asked for" in err
+    assert not list(work.glob("*/*/task.json"))  # pos, listed first, was not trained either

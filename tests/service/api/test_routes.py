@@ -276,9 +276,10 @@ async def test_metrics_count_requests_batches_and_padding(serve_app):
     ):
         assert name in text
     # layer 0 of "a b c" the second time: its units (and <S>, </S>) come from the cache
-    assert _sample(again, 'elmo_token_cache_lookups_total{result="hit"}') >= _sample(
-        text, 'elmo_token_cache_lookups_total{result="hit"}'
-    ) + 5
+    assert (
+        _sample(again, 'elmo_token_cache_lookups_total{result="hit"}')
+        >= _sample(text, 'elmo_token_cache_lookups_total{result="hit"}') + 5
+    )
     assert _sample(again, 'elmo_token_cache_lookups_total{result="miss"}') == _sample(
         text, 'elmo_token_cache_lookups_total{result="miss"}'
     )
