@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
+from collections.abc import Sequence
 
 from elmo.errors import InvalidInputError
 
@@ -32,12 +34,27 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.train is None or args.output is None:
         raise InvalidInputError("elmo train needs --train and --output")
-    command = "elmo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = shown_command(sys.argv[1:])
     result = train(config, args.train, args.valid, args.output, command=command)
     print(
         f"wrote {result.bundle} after {result.state.step} steps; validation perplexity "
         f"forward {result.valid_ppl_forward:.2f}, backward {result.valid_ppl_backward:.2f}"
     )
+
+
+def shown_command(argv: Sequence[str], home: str | None = None) -> str:
+    """The ``elmo`` command line as the model card records it: each argument quoted for a
+    shell, and a path below the home directory written ``~/...``, so that a card names no user
+    or machine (a shell expands it back to the same file for whoever runs it)."""
+    home = (home or os.path.expanduser("~")).rstrip("/")
+    shown = []
+    for arg in argv:
+        rest = arg[len(home) + 1 :] if home and arg.startswith(home + "/") else None
+        if rest and shlex.quote(rest) == rest:
+            shown.append("~/" + rest)
+        else:
+            shown.append(shlex.quote(arg))
+    return " ".join(["elmo", *shown])
 
 
 def add(commands: argparse._SubParsersAction) -> None:

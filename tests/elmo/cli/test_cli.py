@@ -133,3 +133,25 @@ def test_a_closed_output_pipe_is_not_an_error_and_prints_no_traceback():
         os.close(write_end)
     assert done.stderr == ""
     assert done.returncode == 141  # 128 + SIGPIPE, as cat or grep stopped by a closed pipe
+
+
+def test_train_records_paths_below_home_as_tilde_paths_and_quotes_the_rest():
+    from elmo.cli.train import shown_command
+
+    argv = [
+        "train",
+        "--train",
+        "/home/ana/.cache/elmo/corpus/train.txt",
+        "--output",
+        "/srv/runs/a b",
+        "--set",
+        'run.init_from="models/default"',
+        "--valid",
+        "/home/anabel/valid.txt",
+    ]
+    assert shown_command(argv, home="/home/ana/") == (
+        "elmo train --train ~/.cache/elmo/corpus/train.txt --output '/srv/runs/a b' "
+        "--set 'run.init_from=\"models/default\"' --valid /home/anabel/valid.txt"
+    )
+    # a path below home that needs quoting keeps its full, quoted form
+    assert shown_command(["/home/ana/my runs"], home="/home/ana") == "elmo '/home/ana/my runs'"
