@@ -110,11 +110,16 @@ class BiLM(nn.Module):
         tokens, forward, backward = self.encode(
             add_sentence_boundaries(char_ids, lengths), lengths + 2, token_cache
         )
-        layers = [torch.cat([tokens, tokens], dim=-1)]  # (B, T + 2, 2D) each
-        layers += [torch.cat([f, b], dim=-1) for f, b in zip(forward, backward, strict=True)]
-        stacked = torch.stack(layers)[:, :, 1 : steps + 1]  # (L, B, T, 2D)
-        stacked = torch.where(mask[None, :, :, None], stacked, 0.0)
-        return BiLMOutput(layers=stacked, mask=mask)
+        # Each piece copied once into the output, the boundaries left out, then the padding
+        # zeroed in place (stacking, concatenating and masking made four full copies).
+        dim = tokens.shape[-1]
+        pairs = [(tokens, tokens), *zip(forward, backward, strict=True)]
+        layers = tokens.new_empty(len(pairs), tokens.shape[0], steps, 2 * dim)  # (L, B, T, 2D)
+        for k, (f, b) in enumerate(pairs):
+            layers[k, ..., :dim] = f[:, 1 : steps + 1]
+            layers[k, ..., dim:] = b[:, 1 : steps + 1]
+        layers.masked_fill_(~mask[None, :, :, None], 0.0)
+        return BiLMOutput(layers=layers, mask=mask)
 
     def language_model_loss(self, char_ids: torch.Tensor, unit_ids: torch.Tensor) -> LMLoss:
         """Joint loss on sequences with boundaries: char ids (B, T, W), unit ids (B, T)."""

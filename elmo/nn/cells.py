@@ -31,6 +31,7 @@ from elmo.nn.tiles import (
     sigmoid,
     step_matmul,
     tanh,
+    tanh_from_sigmoid,
 )
 
 __all__ = ["Cell", "LSTMPCell", "LoopWeights", "State", "build_cell", "rnn_parameter"]
@@ -57,6 +58,11 @@ class Cell(nn.Module):
     state_sizes: tuple[int, ...]
     output_size: int
     additive = True
+    # Columns of the pre-activation (G) whose tanh the step takes.  On the batch-invariant
+    # path the loop doubles their weights and bias (tiles.doubled), so that the cell's one
+    # sigmoid call over the whole pre-activation also gives sigmoid(2x) for tanh(x) =
+    # 2 sigmoid(2x) - 1 (tiles.tanh, with the same bits).  None: the step takes none that way.
+    tanh_gates: tuple[int, int] | None = None
 
     def can_fuse(self) -> bool:
         return False
@@ -181,6 +187,7 @@ class LSTMPCell(Cell):
         self.cell_clip, self.proj_clip = config.cell_clip, config.proj_clip
         self.state_sizes = (proj, hidden)
         self.output_size = proj
+        self.tanh_gates = (2 * hidden, 3 * hidden)  # g
         with torch.no_grad():  # forget gate open at the start (Jozefowicz et al. 2015)
             rnn_parameter(self.rnn, "bias_ih_l0")[hidden : 2 * hidden].fill_(1.0)
             rnn_parameter(self.rnn, "bias_hh_l0")[hidden : 2 * hidden].zero_()
@@ -208,12 +215,13 @@ class LSTMPCell(Cell):
         w_hr_t: torch.Tensor | None,
     ) -> State:
         c = state[1]  # (B, H)
-        i, f, g, o = xp.chunk(4, dim=1)  # (B, H) each
-        if exact(xp):  # one call for the three gates: an element's bits do not change
-            i, f, _, o = sigmoid(xp).chunk(4, dim=1)
+        if exact(xp):  # g doubled (tanh_gates): one sigmoid call for all four
+            i, f, g, o = sigmoid(xp).chunk(4, dim=1)  # (B, H) each
+            g = tanh_from_sigmoid(g)
         else:
-            i, f, o = sigmoid(i), sigmoid(f), sigmoid(o)
-        c = _clip(f * c + i * tanh(g), self.cell_clip)
+            i, f, g, o = xp.chunk(4, dim=1)
+            i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+        c = _clip(f * c + i * g, self.cell_clip)
         return _lstm_output(o, c, w_hr_t, self.proj_clip), c
 
     def fused(self, x: torch.Tensor, lengths: torch.Tensor, state: State):
@@ -288,6 +296,10 @@ class CIFGCell(OwnWeightsLSTM):
 
     n_gates = 3
 
+    def __init__(self, input_size: int, config: RecurrentConfig) -> None:
+        super().__init__(input_size, config)
+        self.tanh_gates = (config.hidden_size, 2 * config.hidden_size)  # g, of (f, g, o)
+
     def step(
         self,
         xp: torch.Tensor,
@@ -296,10 +308,14 @@ class CIFGCell(OwnWeightsLSTM):
         w_hr_t: torch.Tensor | None,
     ) -> State:
         c = state[1]
-        f, g, o = xp.chunk(3, dim=1)  # (B, H) each
-        forget = sigmoid(f)
-        c = _clip(forget * c + (1 - forget) * tanh(g), self.cell_clip)
-        return _lstm_output(sigmoid(o), c, w_hr_t, self.proj_clip), c
+        if exact(xp):  # g doubled (tanh_gates): one sigmoid call for the three
+            forget, g, o = sigmoid(xp).chunk(3, dim=1)  # (B, H) each
+            g = tanh_from_sigmoid(g)
+        else:
+            f, g, o = xp.chunk(3, dim=1)
+            forget, g, o = sigmoid(f), tanh(g), sigmoid(o)
+        c = _clip(forget * c + (1 - forget) * g, self.cell_clip)
+        return _lstm_output(o, c, w_hr_t, self.proj_clip), c
 
 
 class FusedCell(Cell):
@@ -360,6 +376,10 @@ class GRUCell(FusedCell):
 class ElmanCell(FusedCell):
     """Simple recurrent network (Elman 1990): ``h_t = tanh(W x_t + U h_{t-1} + b)``."""
 
+    def __init__(self, rnn: nn.RNNBase) -> None:
+        super().__init__(rnn)
+        self.tanh_gates = (0, rnn.hidden_size)
+
     def step(
         self,
         xp: torch.Tensor,
@@ -367,6 +387,8 @@ class ElmanCell(FusedCell):
         state: State,
         w_hr_t: torch.Tensor | None,
     ) -> State:
+        if exact(xp):  # the whole pre-activation doubled (tanh_gates)
+            return (tanh_from_sigmoid(sigmoid(xp)),)
         return (tanh(xp),)
 
 

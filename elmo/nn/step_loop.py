@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from elmo.nn.tiles import Tiles, addmm, addmm_, exact, split, step_tiles
+from elmo.nn.tiles import Tiles, addmm, addmm_, doubled, exact, split, step_tiles
 
 if TYPE_CHECKING:
     from elmo.nn.cells import Cell, LoopWeights, State
@@ -88,6 +88,8 @@ def _steps(
     x = _in_autocast_dtype(x)
     batch, steps = x.shape[0], x.shape[1]
     tiled = exact(x)  # products in row tiles (the input products, and the steps' unless large)
+    if tiled and cell.tanh_gates is not None:  # the step takes these gates' tanh from sigmoid
+        w_ih_t, w_hh_t, b_ih = (doubled(w, cell.tanh_gates) for w in (w_ih_t, w_hh_t, b_ih))
     tiles = step_tiles(w_hh_t) if tiled else None  # None: the steps multiply plainly
     padded = _cover(tiles, set(running) | {batch})
     block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None

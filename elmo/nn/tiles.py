@@ -56,6 +56,7 @@ __all__ = [
     "addmm",
     "addmm_",
     "check_rows",
+    "doubled",
     "exact",
     "family",
     "forget_copies",
@@ -69,6 +70,7 @@ __all__ = [
     "step_matmul",
     "step_tiles",
     "tanh",
+    "tanh_from_sigmoid",
     "tiles_for",
 ]
 
@@ -137,9 +139,33 @@ def row_major(weight: torch.Tensor) -> torch.Tensor:
     return copy
 
 
+_DOUBLED: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def doubled(t: torch.Tensor, columns: tuple[int, int]) -> torch.Tensor:
+    """A copy of ``t (..., G)`` with its columns ``[start, stop)`` times two: pre-activations
+    of gates whose ``tanh`` a cell takes as ``2 sigmoid(2x) - 1`` (:func:`tanh`), so that one
+    ``sigmoid`` call covers them with the cell's other gates.  Doubling is exact in floating
+    point, in every product and sum that makes a pre-activation from these weights too, so
+    the results have the bits of the undoubled path.  The copy is kept while ``t`` lives:
+    ``t`` is one of the step loop's own weight copies (a kept :func:`row_major` copy between
+    an Embedder's calls), which nothing changes in place; an inference tensor has no version
+    counter to check."""
+    version = None if t.is_inference() else t._version
+    key = (version, t.data_ptr(), t.shape, t.stride(), t.dtype, columns)
+    kept = _DOUBLED.get(t)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    copy = t.detach().clone()
+    copy[..., columns[0] : columns[1]] *= 2.0
+    _DOUBLED[t] = (key, copy)
+    return copy
+
+
 def forget_copies() -> None:
     """Drop the kept row-major copies (after changing weights through ``.data``)."""
     _COPIES.clear()
+    _DOUBLED.clear()
 
 
 def largest(w_t: torch.Tensor) -> int:
@@ -417,7 +443,16 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
     """
     if not exact(x):
         return torch.tanh(x)
-    return pointwise(torch.sigmoid, x * 2.0).mul_(2.0).sub_(1.0)
+    return tanh_from_sigmoid(pointwise(torch.sigmoid, x * 2.0))
+
+
+_MINUS_ONE = torch.tensor(-1.0)
+
+
+def tanh_from_sigmoid(s: torch.Tensor) -> torch.Tensor:
+    """``tanh(x) = 2 s - 1`` from ``s = sigmoid(2x)``, in one operation: doubling is exact, so
+    the one rounding of ``-1 + 2 s`` gives the bits of doubling and then subtracting one."""
+    return torch.add(_MINUS_ONE, s, alpha=2.0)
 
 
 def check_rows(

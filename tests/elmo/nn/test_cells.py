@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from elmo.config import CELL_TYPES, RecurrentConfig
+from elmo.nn import tiles
 from elmo.nn.cells import build_cell
 
 
@@ -57,3 +58,32 @@ def test_the_step_loop_with_and_without_gradients_agree(kind):
     torch.testing.assert_close(tiled, plain.detach(), rtol=0, atol=1e-6)
     for a, b in zip(tiled_state, plain_state, strict=True):
         torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
+
+
+def _first_step(kind: str, cell, x: torch.Tensor) -> torch.Tensor:
+    """The output of a first step (zero state) from the undoubled weights, with the library's
+    pointwise functions: what the loop's doubled tanh gates must reproduce bit for bit."""
+    w_ih_t, _, w_hr_t = cell.loop_weights()
+    pre = tiles.addmm(cell.input_bias(), x, w_ih_t)  # + 0 @ W_hh: exactly nothing
+    if kind == "elman":
+        return tiles.tanh(pre)
+    if kind == "lstm":
+        i, f, g, o = pre.chunk(4, dim=1)
+        c = tiles.sigmoid(i) * tiles.tanh(g)
+    else:  # cifg
+        f, g, o = pre.chunk(3, dim=1)
+        c = (1 - tiles.sigmoid(f)) * tiles.tanh(g)
+    h = tiles.sigmoid(o) * tiles.tanh(c)
+    return h if w_hr_t is None else tiles.step_matmul(h, w_hr_t)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "cifg", "elman"])
+def test_tanh_gates_doubled_in_the_weights_give_the_bits_of_tanh_on_the_undoubled_ones(kind):
+    cell = cell_of(kind, 64, 32 if kind != "elman" else 64)
+    assert cell.tanh_gates is not None
+    x = torch.randn(3, 1, 16) * 3
+    with torch.no_grad():
+        out, _ = cell.loop(x, torch.tensor([1, 1, 1]), cell.initial_state(3, x))
+        assert torch.equal(out[:, 0], _first_step(kind, cell, x[:, 0]))
+        w_ih_t = cell.loop_weights()[0]
+        assert torch.equal(cell.loop_weights()[0], w_ih_t)  # the cell's weights are untouched

@@ -10,11 +10,13 @@ from elmo.nn.tiles import (
     addmm,
     addmm_,
     check_rows,
+    doubled,
     family,
     linear,
     pointwise,
     row_major,
     split,
+    tanh_from_sigmoid,
 )
 
 # Row counts of the acceptance check: 1 takes a matrix-vector kernel on every BLAS we know, the
@@ -344,6 +346,28 @@ def test_a_row_major_copy_is_kept_until_the_weight_changes():
     assert copy.requires_grad
     copy.sum().backward()
     assert torch.equal(weight.grad, torch.ones(6, 4))
+
+
+def test_doubled_doubles_only_the_columns_asked_for_and_keeps_the_copy_while_t_is_unchanged():
+    t = torch.randn(5, 12)
+    copy = doubled(t, (4, 8))
+    assert torch.equal(copy[:, 4:8], 2 * t[:, 4:8])
+    assert torch.equal(copy[:, :4], t[:, :4]) and torch.equal(copy[:, 8:], t[:, 8:])
+    assert doubled(t, (4, 8)) is copy
+    assert not torch.equal(doubled(t, (0, 4))[:, :4], copy[:, :4])  # other columns, own copy
+    t.add_(1)  # an in-place change: a new copy
+    assert torch.equal(doubled(t, (4, 8))[:, 4:8], 2 * t[:, 4:8])
+    with torch.inference_mode():
+        bias = torch.randn(12)
+        assert torch.equal(doubled(bias, (0, 12)), 2 * bias)
+
+
+def test_tanh_from_sigmoid_of_the_doubled_input_has_the_bits_of_tanh():
+    x = torch.randn(1 << 16) * 4
+    with torch.no_grad():
+        s = pointwise(torch.sigmoid, 2 * x)
+        assert torch.equal(tanh_from_sigmoid(s), s.clone().mul_(2.0).sub_(1.0))
+        assert torch.equal(tanh_from_sigmoid(s), tiles.tanh(x))
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -74,3 +74,27 @@ def test_repeated_words_get_identical_token_vectors():
         vectors = model.token_encoder(ids)  # (2, 3, D)
     assert torch.equal(vectors[0, 0], vectors[0, 2])
     assert torch.equal(vectors[0, 0], vectors[1, 0])
+
+
+def test_distinct_rows_finds_each_distinct_row_once_and_maps_every_row_to_it():
+    from elmo.nn.token_encoder import distinct_rows
+
+    generator = torch.Generator().manual_seed(0)
+    pool = torch.randint(0, 262, (40, 50), generator=generator)
+    rows = pool[torch.randint(0, 40, (300,), generator=generator)]
+    distinct, inverse = distinct_rows(rows)
+    assert torch.equal(distinct[inverse], rows)
+    expected = torch.unique(rows, dim=0)
+    assert distinct.shape == expected.shape
+    assert torch.equal(torch.unique(distinct, dim=0), expected)  # each once
+    empty, nothing = distinct_rows(rows[:0])
+    assert empty.shape == (0, 50) and nothing.numel() == 0
+
+
+def test_distinct_rows_that_share_a_hash_are_still_told_apart(monkeypatch):
+    from elmo.nn import token_encoder
+
+    monkeypatch.setattr(token_encoder, "_HASH", torch.zeros(64, dtype=torch.int64))  # all collide
+    rows = torch.tensor([[1, 2], [3, 4], [1, 2]])
+    distinct, inverse = token_encoder.distinct_rows(rows)
+    assert distinct.shape == (2, 2) and torch.equal(distinct[inverse], rows)
