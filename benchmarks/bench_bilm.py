@@ -393,7 +393,7 @@ def recurrent_bound(
     work = []
     with torch.inference_mode(), kept_copies():
         for cell in cells:
-            w_ih_t, w_hh_t, w_hr_t = cell.loop_weights()
+            w_ih_t, w_hh_t, w_hr_t, _ = cell.loop_weights(exact=True)
             tiles = step_tiles(w_hh_t)
             padded = rows if tiles is None else sum(split(tiles, rows))
             span = max(1, BLOCK_ROWS // rows)

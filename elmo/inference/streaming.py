@@ -96,8 +96,13 @@ class StreamingBiLM:
         self.num_layers = len(model.recurrent.forward_stack.stack())
         self.dim = model.config.recurrent.projection_size
         self._stacks = (model.recurrent.forward_stack, model.recurrent.backward_stack)
-        with torch.no_grad():  # row-major copies, made once: a block runs only a few steps
-            self._weights = [[la.cell.loop_weights() for la in st.stack()] for st in self._stacks]
+        # row-major copies, made once (a block runs only a few steps), for the path its steps
+        # take: the batch-invariant one on a CPU (the step loop remakes them otherwise)
+        exact = next(model.parameters()).is_cpu
+        with torch.no_grad():
+            self._weights = [
+                [la.cell.loop_weights(exact=exact) for la in st.stack()] for st in self._stacks
+            ]
         self._rows: list[_Row] = []
         self._joining: list[_Row] = []  # added since the last block
         self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each

@@ -18,6 +18,7 @@ GRU (r, z, n).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -37,7 +38,17 @@ from elmo.nn.tiles import (
 __all__ = ["Cell", "LSTMPCell", "LoopWeights", "State", "build_cell", "rnn_parameter"]
 
 State = tuple[torch.Tensor, ...]
-LoopWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # (Din, G), (D, G), (H, D)
+
+
+class LoopWeights(NamedTuple):
+    """The matrices the step loop multiplies by, row-major: ``(Din, G)``, ``(D, G)``, the
+    projection ``(H, D)`` or None; ``doubled``: the gate columns doubled in the first two
+    (:attr:`Cell.tanh_gates`, on the batch-invariant path), None when none are."""
+
+    input: torch.Tensor
+    recurrent: torch.Tensor
+    projection: torch.Tensor | None
+    doubled: tuple[int, int] | None = None
 
 
 def rnn_parameter(rnn: nn.RNNBase, name: str) -> torch.Tensor:
@@ -130,17 +141,20 @@ class Cell(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
 
-    def loop_weights(self) -> LoopWeights:
+    def loop_weights(self, exact: bool = False) -> LoopWeights:
         """Row-major copies of the transposed input, recurrent and projection matrices.
 
         On a CPU, ``h @ W^T`` from a transposed view takes MKL's slow path (1.5x for the
         ``(D, G)`` recurrent matrix, 4-6x for a ``(H, D)`` projection at 16-32 rows).
+        ``exact``: for the batch-invariant path, with the :attr:`tanh_gates` columns doubled.
         """
         w_hr = self.projection_weight()
-        return (
-            row_major(self.input_weight()),
-            row_major(self.recurrent_weight()),
+        doubled = self.tanh_gates if exact else None
+        return LoopWeights(
+            row_major(self.input_weight(), doubled),
+            row_major(self.recurrent_weight(), doubled),
             None if w_hr is None else row_major(w_hr),
+            doubled,
         )
 
 

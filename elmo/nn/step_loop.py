@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from elmo.nn.tiles import Tiles, addmm, addmm_, doubled, exact, split, step_tiles
+from elmo.nn.tiles import Tiles, addmm, addmm_, exact, split, step_tiles
 
 if TYPE_CHECKING:
     from elmo.nn.cells import Cell, LoopWeights, State
@@ -84,12 +84,10 @@ def _steps(
 ) -> tuple[list[torch.Tensor], State]:
     """Every step of rows sorted longest first (``running[t]`` rows run step t): each step's
     outputs ``(n_t, D)`` and the final states, in row order."""
-    w_ih_t, w_hh_t, w_hr_t, b_ih, bias = _weights(cell, x, weights)
+    tiled = exact(x)  # products in row tiles (the input products, and the steps' unless large)
+    w_ih_t, w_hh_t, w_hr_t, b_ih, bias = _weights(cell, x, weights, tiled)
     x = _in_autocast_dtype(x)
     batch, steps = x.shape[0], x.shape[1]
-    tiled = exact(x)  # products in row tiles (the input products, and the steps' unless large)
-    if tiled and cell.tanh_gates is not None:  # the step takes these gates' tanh from sigmoid
-        w_ih_t, w_hh_t, b_ih = (doubled(w, cell.tanh_gates) for w in (w_ih_t, w_hh_t, b_ih))
     tiles = step_tiles(w_hh_t) if tiled else None  # None: the steps multiply plainly
     padded = _cover(tiles, set(running) | {batch})
     block_rows = _CPU_INPUT_BLOCK_ROWS if x.device.type == "cpu" else None
@@ -147,12 +145,20 @@ def _step(
 
 
 def _weights(
-    cell: Cell, x: torch.Tensor, weights: LoopWeights | None
+    cell: Cell, x: torch.Tensor, weights: LoopWeights | None, tiled: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
     """``(Din, G)``, ``(D, G)``, ``(H, D)`` or None, the input bias ``(G,)`` and the recurrent
-    bias of a cell that is not additive, in autocast's dtype where it is on."""
-    w_ih_t, w_hh_t, w_hr_t = weights or cell.loop_weights()
+    bias of a cell that is not additive, in autocast's dtype where it is on.  On the tiled
+    path the cell's :attr:`~elmo.nn.cells.Cell.tanh_gates` come doubled (its step expects
+    them so), elsewhere not: ``weights`` made for the other path are made again."""
+    doubled = cell.tanh_gates if tiled else None
+    if weights is None or weights.doubled != doubled:
+        weights = cell.loop_weights(exact=tiled)
+    w_ih_t, w_hh_t, w_hr_t, _ = weights
     b_ih = cell.input_bias()
+    if doubled is not None:
+        b_ih = b_ih.clone()
+        b_ih[doubled[0] : doubled[1]] *= 2.0
     bias = None if cell.additive else cell.recurrent_bias()
     if torch.is_autocast_enabled(x.device.type):
         dtype = torch.get_autocast_dtype(x.device.type)

@@ -63,7 +63,7 @@ def test_the_step_loop_with_and_without_gradients_agree(kind):
 def _first_step(kind: str, cell, x: torch.Tensor) -> torch.Tensor:
     """The output of a first step (zero state) from the undoubled weights, with the library's
     pointwise functions: what the loop's doubled tanh gates must reproduce bit for bit."""
-    w_ih_t, _, w_hr_t = cell.loop_weights()
+    w_ih_t, _, w_hr_t, _ = cell.loop_weights()
     pre = tiles.addmm(cell.input_bias(), x, w_ih_t)  # + 0 @ W_hh: exactly nothing
     if kind == "elman":
         return tiles.tanh(pre)
@@ -85,5 +85,18 @@ def test_tanh_gates_doubled_in_the_weights_give_the_bits_of_tanh_on_the_undouble
     with torch.no_grad():
         out, _ = cell.loop(x, torch.tensor([1, 1, 1]), cell.initial_state(3, x))
         assert torch.equal(out[:, 0], _first_step(kind, cell, x[:, 0]))
-        w_ih_t = cell.loop_weights()[0]
-        assert torch.equal(cell.loop_weights()[0], w_ih_t)  # the cell's weights are untouched
+        assert torch.equal(cell.loop_weights().input, cell.input_weight().t())  # untouched
+
+
+@pytest.mark.parametrize("kind", ["lstm", "elman"])
+def test_loop_weights_made_for_the_other_path_are_made_again_not_misread(kind):
+    cell = cell_of(kind, 32, 16 if kind == "lstm" else 32)
+    x = torch.randn(3, 5, 16)
+    lengths = torch.tensor([5, 4, 2])
+    with torch.no_grad():
+        expected, _ = cell.loop(x, lengths, cell.initial_state(3, x))
+        for weights in (cell.loop_weights(), cell.loop_weights(exact=True)):
+            out, _ = cell.loop(x, lengths, cell.initial_state(3, x), weights)
+            assert torch.equal(out, expected)
+    plain, _ = cell.loop(x, lengths, cell.initial_state(3, x), cell.loop_weights(exact=True))
+    torch.testing.assert_close(plain.detach(), expected, rtol=0, atol=1e-6)  # with gradients

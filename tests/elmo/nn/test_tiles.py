@@ -10,7 +10,6 @@ from elmo.nn.tiles import (
     addmm,
     addmm_,
     check_rows,
-    doubled,
     family,
     linear,
     pointwise,
@@ -348,18 +347,25 @@ def test_a_row_major_copy_is_kept_until_the_weight_changes():
     assert torch.equal(weight.grad, torch.ones(6, 4))
 
 
-def test_doubled_doubles_only_the_columns_asked_for_and_keeps_the_copy_while_t_is_unchanged():
-    t = torch.randn(5, 12)
-    copy = doubled(t, (4, 8))
-    assert torch.equal(copy[:, 4:8], 2 * t[:, 4:8])
-    assert torch.equal(copy[:, :4], t[:, :4]) and torch.equal(copy[:, 8:], t[:, 8:])
-    assert doubled(t, (4, 8)) is copy
-    assert not torch.equal(doubled(t, (0, 4))[:, :4], copy[:, :4])  # other columns, own copy
-    t.add_(1)  # an in-place change: a new copy
-    assert torch.equal(doubled(t, (4, 8))[:, 4:8], 2 * t[:, 4:8])
-    with torch.inference_mode():
-        bias = torch.randn(12)
-        assert torch.equal(doubled(bias, (0, 12)), 2 * bias)
+def test_a_doubled_row_major_copy_doubles_only_those_columns_and_is_kept_apart():
+    weight = torch.nn.Parameter(torch.randn(12, 5))
+    with torch.no_grad():
+        copy = row_major(weight, (4, 8))
+        assert torch.equal(copy[:, 4:8], 2 * weight.t()[:, 4:8])
+        assert torch.equal(copy[:, :4], weight.t()[:, :4])
+        assert torch.equal(copy[:, 8:], weight.t()[:, 8:])
+        with tiles.kept_copies():
+            kept = row_major(weight, (4, 8))
+            plain = row_major(weight)
+            assert row_major(weight, (4, 8)) is kept and row_major(weight) is plain
+            assert torch.equal(kept, copy) and torch.equal(plain, weight.t())
+            weight.mul_(2)
+            assert torch.equal(row_major(weight, (4, 8))[:, 4:8], 2 * weight.t()[:, 4:8])
+    column = torch.randn(3, 1)  # its transpose is contiguous already: the weight stays
+    with torch.no_grad():
+        before = column.clone()
+        assert torch.equal(row_major(column, (0, 3)), 2 * before.t())
+    assert torch.equal(column, before)
 
 
 def test_tanh_from_sigmoid_of_the_doubled_input_has_the_bits_of_tanh():
