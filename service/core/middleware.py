@@ -127,9 +127,10 @@ class RequestContextMiddleware:
 class AuthMiddleware:
     """``Authorization: Bearer <key>`` on every route but liveness and readiness (probes
     carry no secrets) and the playground page with its assets (static files a browser must
-    load before anyone can type a key into the page; ``/`` only redirects there)."""
+    load before anyone can type a key into the page; ``/`` and ``/playground/``, the address
+    with a trailing slash, only redirect there)."""
 
-    OPEN_PATHS = frozenset({"/health", "/ready", "/", "/playground"})
+    OPEN_PATHS = frozenset({"/health", "/ready", "/", "/playground", "/playground/"})
     # Only the playground's static mount answers under this prefix (no route shares it), and
     # StaticFiles refuses any path that leaves its directory.
     OPEN_PREFIXES = ("/playground/assets/",)

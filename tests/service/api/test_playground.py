@@ -76,6 +76,15 @@ async def test_with_an_api_key_the_page_needs_none_but_the_api_still_does(serve_
     assert info.status_code == 401
 
 
+async def test_the_address_with_a_trailing_slash_leads_to_the_page_without_a_key(serve_app):
+    async with serve_app(api_key="s3cret") as (client, _):
+        slash = await client.get("/playground/")
+        followed = await client.get("/playground/", follow_redirects=True)
+    assert slash.status_code in (307, 308), slash.text
+    assert followed.status_code == 200 and str(followed.url) == "http://test/playground"
+    assert followed.headers["content-type"].startswith("text/html")
+
+
 async def test_behind_a_path_prefix_proxy_the_page_is_open_and_its_urls_stay_relative(serve_app):
     async with serve_app(api_key="s3cret") as (_, app):
         transport = httpx.ASGITransport(app=app, root_path="/elmo")
