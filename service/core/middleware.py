@@ -59,6 +59,16 @@ async def send_error(
     await send({"type": "http.response.body", "body": payload})
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path as the app routes it: without the ``root_path`` that uvicorn puts in
+    front of it behind a path-prefix proxy (``--root-path``)."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and (path == root or path.startswith(root + "/")):  # as Starlette routes it
+        path = path[len(root) :]
+    return path
+
+
 class RequestContextMiddleware:
     """Accepts a client's ``X-Request-ID`` (or makes one) and echoes it; adds
     ``Server-Timing: app;dur=<ms>``; records every request in the metrics.
@@ -92,7 +102,7 @@ class RequestContextMiddleware:
         given = Headers(scope=scope).get("x-request-id")
         request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope["request_id"] = request_id
-        route = self._route(scope["path"], self._paths)
+        route = self._route(app_path(scope), self._paths)
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
 
@@ -141,12 +151,8 @@ class AuthMiddleware:
 
     @classmethod
     def is_open(cls, scope: Scope) -> bool:
-        """Whether the path needs no key, seen as the app routes it: without the
-        ``root_path`` that uvicorn puts in front of it behind a path-prefix proxy."""
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and (path == root or path.startswith(root + "/")):  # as Starlette routes it
-            path = path[len(root) :]
+        """Whether the path needs no key, seen as the app routes it (:func:`app_path`)."""
+        path = app_path(scope)
         return path in cls.OPEN_PATHS or path.startswith(cls.OPEN_PREFIXES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -93,7 +93,11 @@ async def test_behind_a_path_prefix_proxy_the_page_is_open_and_its_urls_stay_rel
             script = await client.get("/elmo/playground/assets/playground.js")
             embed = await client.post("/elmo/v1/embed", json={"inputs": "a"})
             keyed = await client.post("/elmo/v1/embed", json={"inputs": "a"}, headers=KEY)
+            metrics = (await client.get("/elmo/metrics", headers=KEY)).text
     assert page.status_code == 200 and script.status_code == 200
+    # labelled by the app's routes, not "unmatched" for carrying the prefix
+    assert 'route="/playground",status="200"' in metrics
+    assert 'route="/v1/embed",status="200"' in metrics and "unmatched" not in metrics
     assert all(not u.startswith("/") for u in asset_urls(page.text))
     assert re.findall(r'post\("([^"]+)"', script.text) == ["v1/tokenize", "v1/embed"]
     assert embed.status_code == 401 and keyed.status_code == 200
