@@ -159,6 +159,19 @@ def load_task(
             f"{directory}: trained on a biLM whose weights have SHA-256 {record['sha256']}, "
             f"but {base} has {found}; give the model it was trained on (--model)"
         )
+    return _predictor(directory, document, config, base, device, bilm, units)
+
+
+def _predictor(
+    directory: Path,
+    document: dict[str, Any],
+    config: TaskConfig,
+    base: Path,
+    device: str,
+    bilm: BiLM | None,
+    units: SentencePieceUnits | None,
+) -> TaskPredictor:
+    """The task model of a bundle whose base's weights were checked, with its head loaded."""
     if bilm is None:
         task_model = build_task_model(base, config, document["labels"])
     else:
@@ -222,7 +235,7 @@ def load_task_for_model(
         raise WeightFileError(str(exc)) from None
     require_frozen(config, str(directory))
     record = document["model"]
-    served = base_model_record(model)
+    served = base_model_record(model)  # the weights hashed once
     if served["sha256"] != record["sha256"]:
         raise WeightFileError(
             f"task {directory} does not match the served model: it was trained on "
@@ -230,7 +243,7 @@ def load_task_for_model(
             f"model {model} has weights SHA-256 {served['sha256']}; serve the model it was "
             "trained on (--model), or train the task on this one"
         )
-    return load_task(directory, model=model, bilm=bilm, units=units)
+    return _predictor(directory, document, config, Path(served["path"]), "cpu", bilm, units)
 
 
 def require_frozen(config: TaskConfig, name: str | None) -> None:

@@ -236,3 +236,16 @@ async def test_the_route_is_documented_only_when_configured(tasks):
     assert "/v1/classify" not in without["paths"] and "/v1/tag" not in without["paths"]
     assert plain.status_code == 404
     assert 'route="/v1/classify"' in metrics
+
+
+def test_a_served_task_hashes_the_base_weights_once_and_predicts_as_load_task(tasks, monkeypatch):
+    from elmo.tasks import bundle, load_task_for_model
+
+    hashed: list[Path] = []
+    real = bundle.sha256_file
+    monkeypatch.setattr(bundle, "sha256_file", lambda path: hashed.append(path) or real(path))
+    predictor = load_task_for_model(tasks["polarity"], tasks["model"])
+    assert len(hashed) == 1
+    sentences = [TEXT.split()]
+    expected = load_task(tasks["polarity"]).predict(sentences)
+    assert predictor.predict(sentences) == expected
