@@ -70,7 +70,7 @@ class Cell(nn.Module):
     output_size: int
     additive = True
     # Columns of the pre-activation (G) whose tanh the step takes.  On the batch-invariant
-    # path the loop doubles their weights and bias (tiles.doubled), so that the cell's one
+    # path the loop doubles their weights and bias (loop_weights(exact=True)), so that one
     # sigmoid call over the whole pre-activation also gives sigmoid(2x) for tanh(x) =
     # 2 sigmoid(2x) - 1 (tiles.tanh, with the same bits).  None: the step takes none that way.
     tanh_gates: tuple[int, int] | None = None
