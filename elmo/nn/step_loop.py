@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from elmo.nn.tiles import Tiles, addmm, addmm_, exact, split, step_tiles
+from elmo.nn.tiles import Tiles, addmm, addmm_, double_columns, exact, split, step_tiles
 
 if TYPE_CHECKING:
     from elmo.nn.cells import Cell, LoopWeights, State
@@ -157,8 +157,7 @@ def _weights(
     w_ih_t, w_hh_t, w_hr_t, _ = weights
     b_ih = cell.input_bias()
     if doubled is not None:
-        b_ih = b_ih.clone()
-        b_ih[doubled[0] : doubled[1]] *= 2.0
+        b_ih = double_columns(b_ih, doubled)
     bias = None if cell.additive else cell.recurrent_bias()
     if torch.is_autocast_enabled(x.device.type):
         dtype = torch.get_autocast_dtype(x.device.type)

@@ -56,6 +56,7 @@ __all__ = [
     "addmm",
     "addmm_",
     "check_rows",
+    "double_columns",
     "exact",
     "family",
     "forget_copies",
@@ -133,9 +134,9 @@ def row_major(weight: torch.Tensor, doubled: tuple[int, int] | None = None) -> t
     takes as ``2 sigmoid(2x) - 1`` (:func:`tanh`), so that one ``sigmoid`` call covers them
     with the cell's other gates.  Doubling is exact in floating point, in every product and
     sum that makes a pre-activation from these weights too, so the results keep the bits of
-    the undoubled path.  It is done in the one copy: feature extraction with the published
-    4096-cell model ran 1.3-2x slower when its steps read a second copy of each matrix
-    rather than the first (same values, same layout; measured on an AMD EPYC, Zen 2)."""
+    the undoubled path.  It is done in the one kept copy: steps that read a second copy of
+    each matrix (same values, same layout) ran markedly slower with the published 4096-cell
+    model on an AMD EPYC (BENCHMARKS.md, "Fewer operations a step")."""
     if not _KEEP.get() or (torch.is_grad_enabled() and weight.requires_grad):
         return _transposed(weight, doubled)
     key = (weight._version, weight.data_ptr(), weight.shape, weight.stride(), weight.dtype)
@@ -153,8 +154,14 @@ def row_major(weight: torch.Tensor, doubled: tuple[int, int] | None = None) -> t
 def _transposed(weight: torch.Tensor, doubled: tuple[int, int] | None) -> torch.Tensor:
     if doubled is None:
         return weight.t().contiguous()
-    copy = weight.t().clone(memory_format=torch.contiguous_format)  # never the weight itself
-    copy[:, doubled[0] : doubled[1]] *= 2.0
+    return double_columns(weight.t(), doubled)
+
+
+def double_columns(t: torch.Tensor, columns: tuple[int, int]) -> torch.Tensor:
+    """A new contiguous copy of ``t (..., G)`` (never ``t`` itself) with its last dimension's
+    ``[start, stop)`` times two: the tanh gates of :func:`row_major`'s ``doubled``."""
+    copy = t.clone(memory_format=torch.contiguous_format)
+    copy[..., columns[0] : columns[1]] *= 2.0
     return copy
 
 
