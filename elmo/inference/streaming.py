@@ -9,12 +9,13 @@ runs 16-sentence batches at ~0.7 of its speed at 64).  Here a sentence joins the
 running at the next block boundary instead of waiting for a whole batch to end.
 
 Time runs in blocks of a few steps: in each block every layer of each direction runs those steps
-for every row (:meth:`elmo.nn.cells.Cell.loop`, what a layer runs on a CPU without gradients),
-carrying its states to the next block.  Between blocks, finished sentences
-leave and new ones join.  The loop computes each row the same way in any batch
-(:mod:`elmo.nn.tiles`), and a state carried across blocks is the state a whole-sentence run
-reaches, so a sentence's vectors are bit-identical to :class:`elmo.Embedder`'s whatever else
-runs beside it.
+for every row (:meth:`elmo.nn.cells.Cell.loop`, what a layer runs on a CPU without gradients;
+a block of few rows steps a layer's two directions together as :class:`elmo.Embedder`'s small
+batches do, :func:`elmo.nn.step_loop.run_pair`), carrying its states to the next block.
+Between blocks, finished sentences leave and new ones join.  The loop computes each row the
+same way in any batch (:mod:`elmo.nn.tiles`), and a state carried across blocks is the state a
+whole-sentence run reaches, so a sentence's vectors are bit-identical to
+:class:`elmo.Embedder`'s whatever else runs beside it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from elmo.nn.bilm import BiLM
 from elmo.nn.cells import State
 from elmo.nn.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
 from elmo.nn.recurrent import Ran, RecurrentLayer
+from elmo.nn.step_loop import can_pair, pair_weights, pays_to_pair
 
 __all__ = ["StreamingBiLM"]
 
@@ -103,6 +105,14 @@ class StreamingBiLM:
             self._weights = [
                 [la.cell.loop_weights(exact=exact) for la in st.stack()] for st in self._stacks
             ]
+            # and where a layer's two directions can step together (blocks of few rows)
+            layers = model.recurrent.layer_pairs()
+            like = torch.zeros(1, self.dim)
+            self._pairs = (
+                [pair_weights((f.cell, b.cell)) for f, b in layers]
+                if all(can_pair((f.cell, b.cell), like) for f, b in layers)
+                else None
+            )
         self._rows: list[_Row] = []
         self._joining: list[_Row] = []  # added since the last block
         self._states: list[list[State]] = [[], []]  # [direction][layer], (R, ...) each
@@ -252,26 +262,39 @@ class StreamingBiLM:
     ) -> None:
         """A block of every layer through the step loop, rows padded to the block's span;
         ``subset``: the running rows that take part (None: all), the others keep their state."""
-        for d, stack in enumerate(self._stacks):
-            index = indices[d]  # (R, S) arena rows, the dump past a row's end
-            weights = self._weights[d]
-            states = self._states[d]  # per layer, (all running rows, ...) each
-            if subset is not None:
-                states = [tuple(s[subset] for s in state) for state in states]
-
-            def run_layer(k: int, layer: RecurrentLayer, x: torch.Tensor, state: State) -> Ran:
-                # the step loop, as on a CPU without gradients, with the weights made once
-                return layer(x, lengths, state, weights=weights[k])  # noqa: B023 (run at once)
-
-            outputs, finals = stack.run(self._tokens[index], states, run_layer)  # (R, S, D) each
-            for k, out in enumerate(outputs):
-                self._outputs[d][k][index] = out
+        states = self._states
+        if subset is not None:
+            states = [[tuple(s[subset] for s in state) for state in d] for d in states]
+        xs = (self._tokens[indices[0]], self._tokens[indices[1]])  # (R, S, D) each
+        first = self._stacks[0].stack()[0].cell
+        if self._pairs is not None and pays_to_pair(first, len(lengths)):
+            outputs, finals = self.model.recurrent.run_pair(
+                xs, lengths, (states[0], states[1]), self._pairs
+            )
+        else:
+            ran = [self._run_direction(d, xs[d], lengths, states[d]) for d in range(2)]
+            outputs, finals = (ran[0][0], ran[1][0]), (ran[0][1], ran[1][1])
+        for d in range(2):
+            for k, out in enumerate(outputs[d]):
+                self._outputs[d][k][indices[d]] = out
             if subset is None:
-                self._states[d] = finals
+                self._states[d] = finals[d]
             else:
-                for whole_state, part_state in zip(self._states[d], finals, strict=True):
+                for whole_state, part_state in zip(self._states[d], finals[d], strict=True):
                     for whole, part in zip(whole_state, part_state, strict=True):
                         whole[subset] = part
+
+    def _run_direction(
+        self, d: int, x: torch.Tensor, lengths: torch.Tensor, states: list[State]
+    ) -> tuple[list[torch.Tensor], list[State]]:
+        """Direction ``d``'s stack over a block's ``x`` (R, S, D), from ``states`` per layer."""
+        weights = self._weights[d]
+
+        def run_layer(k: int, layer: RecurrentLayer, x: torch.Tensor, state: State) -> Ran:
+            # the step loop, as on a CPU without gradients, with the weights made once
+            return layer(x, lengths, state, weights=weights[k])
+
+        return self._stacks[d].run(x, states, run_layer)
 
     def _block_indices(self, rows: list[_Row], span: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(R, span)`` each, forward and backward: the arena row of each row's next ``span``

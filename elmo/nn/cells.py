@@ -74,6 +74,10 @@ class Cell(nn.Module):
     # sigmoid call over the whole pre-activation also gives sigmoid(2x) for tanh(x) =
     # 2 sigmoid(2x) - 1 (tiles.tanh, with the same bits).  None: the step takes none that way.
     tanh_gates: tuple[int, int] | None = None
+    # Whether a layer's forward and backward cells may step together (elmo.nn.step_loop.
+    # run_pair): the step reads no parameter of its own besides the loop's matrices and works
+    # on states with a leading direction dimension, (2, rows, ...).
+    pairable = False
 
     def can_fuse(self) -> bool:
         return False
@@ -192,6 +196,8 @@ class LSTMPCell(Cell):
     is configured; its two biases add up (converted weights use ``bias_ih`` only).
     """
 
+    pairable = True
+
     def __init__(self, input_size: int, config: RecurrentConfig) -> None:
         super().__init__()
         hidden, proj = config.hidden_size, config.projection_size
@@ -230,10 +236,10 @@ class LSTMPCell(Cell):
     ) -> State:
         c = state[1]  # (B, H)
         if exact(xp):  # g doubled (tanh_gates): one sigmoid call for all four
-            i, f, g, o = sigmoid(xp).chunk(4, dim=1)  # (B, H) each
+            i, f, g, o = sigmoid(xp).chunk(4, dim=-1)  # (B, H) each, (2, B, H) paired
             g = tanh_from_sigmoid(g)
         else:
-            i, f, g, o = xp.chunk(4, dim=1)
+            i, f, g, o = xp.chunk(4, dim=-1)
             i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         c = _clip(f * c + i * g, self.cell_clip)
         return _lstm_output(o, c, w_hr_t, self.proj_clip), c
@@ -309,6 +315,7 @@ class CIFGCell(OwnWeightsLSTM):
     """Coupled input-forget gate LSTM (Greff et al. 2017): input gate = 1 - forget gate."""
 
     n_gates = 3
+    pairable = True
 
     def __init__(self, input_size: int, config: RecurrentConfig) -> None:
         super().__init__(input_size, config)
@@ -323,10 +330,10 @@ class CIFGCell(OwnWeightsLSTM):
     ) -> State:
         c = state[1]
         if exact(xp):  # g doubled (tanh_gates): one sigmoid call for the three
-            forget, g, o = sigmoid(xp).chunk(3, dim=1)  # (B, H) each
+            forget, g, o = sigmoid(xp).chunk(3, dim=-1)  # (B, H) each, (2, B, H) paired
             g = tanh_from_sigmoid(g)
         else:
-            f, g, o = xp.chunk(3, dim=1)
+            f, g, o = xp.chunk(3, dim=-1)
             forget, g, o = sigmoid(f), tanh(g), sigmoid(o)
         c = _clip(forget * c + (1 - forget) * g, self.cell_clip)
         return _lstm_output(o, c, w_hr_t, self.proj_clip), c
@@ -389,6 +396,8 @@ class GRUCell(FusedCell):
 
 class ElmanCell(FusedCell):
     """Simple recurrent network (Elman 1990): ``h_t = tanh(W x_t + U h_{t-1} + b)``."""
+
+    pairable = True
 
     def __init__(self, rnn: nn.RNNBase) -> None:
         super().__init__(rnn)

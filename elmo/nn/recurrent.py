@@ -4,6 +4,9 @@ The backward stack reads each sentence from its own last real unit: sequences ar
 within their lengths (padding stays at the end), run left to right, and reversed back.  Every
 sentence starts from the zero state, so outputs do not depend on the rest of the batch.
 
+On a CPU without gradients the two stacks step together, a layer's two directions one batched
+call a step (:func:`elmo.nn.step_loop.run_pair`), with the bits each direction gets alone.
+
 ``stateful=True`` reproduces the original implementation instead: each batch row starts from
 the final state that the same row reached in the previous batch (per direction and layer).  It
 exists only to check parity with reference outputs that were produced that way.
@@ -19,7 +22,7 @@ from torch import nn
 
 from elmo.config import RecurrentConfig
 from elmo.nn.cells import Cell, LoopWeights, State, build_cell
-from elmo.nn.step_loop import host_to_device
+from elmo.nn.step_loop import PairWeights, can_pair, host_to_device, pays_to_pair, run_pair
 from elmo.nn.tiles import linear
 
 __all__ = ["BiRecurrent", "RecurrentLayer", "RecurrentStack", "reverse_padded"]
@@ -64,9 +67,13 @@ class RecurrentLayer(nn.Module):
             out, state = self.cell(x, lengths, state, use_fused)  # (B, T, H or D)
         else:
             out, state = self.cell.loop(x, lengths, state, weights)
-        if self.output_projection is not None:
-            out = linear(out, self.output_projection.weight)  # (B, T, D); padding stays 0 (no bias)
-        return out, state
+        return self.project(out), state
+
+    def project(self, out: torch.Tensor) -> torch.Tensor:
+        """The cell's outputs (B, T, H or D) → the layer's (B, T, D)."""
+        if self.output_projection is None:
+            return out
+        return linear(out, self.output_projection.weight)  # padding stays 0 (no bias)
 
 
 class RecurrentStack(nn.Module):
@@ -145,20 +152,77 @@ class BiRecurrent(nn.Module):
         # x: (B, T, D); lengths: (B,) >= 1 → per layer (B, T, D) forward and backward outputs
         lengths = lengths.cpu()
         on_device = host_to_device(lengths, x.device)
-        fwd, fwd_final = self.forward_stack(
-            x, lengths, self._initial("forward", self.forward_stack, x), self.use_fused
-        )
-        bwd_reversed, bwd_final = self.backward_stack(
-            reverse_padded(x, on_device),
-            lengths,
+        reversed_x = reverse_padded(x, on_device)
+        initial = (
+            self._initial("forward", self.forward_stack, x),
             self._initial("backward", self.backward_stack, x),
-            self.use_fused,
         )
+        if self.pairs(x):
+            states = (
+                initial[0] or self.forward_stack.initial_states(x.shape[0], x),
+                initial[1] or self.backward_stack.initial_states(x.shape[0], x),
+            )
+            (fwd, bwd_reversed), (fwd_final, bwd_final) = self.run_pair(
+                (x, reversed_x), lengths, states
+            )
+        else:
+            fwd, fwd_final = self.forward_stack(x, lengths, initial[0], self.use_fused)
+            bwd_reversed, bwd_final = self.backward_stack(
+                reversed_x, lengths, initial[1], self.use_fused
+            )
         bwd = [reverse_padded(out, on_device) for out in bwd_reversed]
         if self.stateful:
             self._save("forward", fwd_final)
             self._save("backward", bwd_final)
         return fwd, bwd
+
+    def layer_pairs(self) -> list[tuple[RecurrentLayer, RecurrentLayer]]:
+        """Each layer's forward and backward halves."""
+        return list(zip(self.forward_stack.stack(), self.backward_stack.stack(), strict=True))
+
+    def pairs(self, x: torch.Tensor) -> bool:
+        """Whether the two stacks step together over ``x`` (B, T, D): in eval mode (dropout
+        would draw its masks in another order), for a batch small enough that it pays
+        (:func:`pays_to_pair`), where every layer's cells can (:func:`can_pair`)."""
+        if self.training:
+            return False
+        layers = self.layer_pairs()
+        if not pays_to_pair(layers[0][0].cell, x.shape[0]):
+            return False
+        return all(can_pair((f.cell, b.cell), x) for f, b in layers)
+
+    def run_pair(
+        self,
+        xs: tuple[torch.Tensor, torch.Tensor],
+        lengths: torch.Tensor,
+        states: tuple[Sequence[State], Sequence[State]],
+        weights: Sequence[PairWeights] | None = None,
+    ) -> tuple[tuple[list[torch.Tensor], list[torch.Tensor]], tuple[list[State], list[State]]]:
+        """Both stacks, a layer's directions stepping together (where :meth:`pairs`): the
+        forward stack over ``xs[0]`` and the backward one over ``xs[1]`` (B, T, D), the input
+        already reversed within ``lengths``, from ``states[d]`` per layer.  Per direction
+        each layer's output (B, T, D), as its stack's :meth:`RecurrentStack.run` gives it,
+        and final state.  ``weights``: each layer's :func:`~elmo.nn.step_loop.pair_weights`
+        made earlier (:mod:`elmo.inference.streaming` runs a few steps at a time)."""
+        outputs: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        finals: tuple[list[State], list[State]] = ([], [])
+        residual = self.forward_stack.residual
+        for k, (forward, backward) in enumerate(self.layer_pairs()):
+            ran, final = run_pair(
+                (forward.cell, backward.cell),
+                xs,
+                lengths,
+                (states[0][k], states[1][k]),
+                None if weights is None else weights[k],
+            )
+            outs = (forward.project(ran[0]), backward.project(ran[1]))
+            if k > 0 and residual:
+                outs = (outs[0] + xs[0], outs[1] + xs[1])
+            for d in range(2):
+                outputs[d].append(outs[d])
+                finals[d].append(final[d])
+            xs = outs
+        return outputs, finals
 
     def _initial(self, name: str, stack: RecurrentStack, x: torch.Tensor) -> list[State] | None:
         if not self.stateful or name not in self._saved:

@@ -39,7 +39,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 import torch
 from torch.nn import functional
@@ -63,8 +63,12 @@ __all__ = [
     "kept_copies",
     "largest",
     "linear",
+    "paired_addmm_",
+    "paired_mm",
+    "pairs_agree",
     "pointwise",
     "row_major",
+    "row_major_pair",
     "sigmoid",
     "split",
     "step_matmul",
@@ -137,18 +141,47 @@ def row_major(weight: torch.Tensor, doubled: tuple[int, int] | None = None) -> t
     the undoubled path.  It is done in the one kept copy: steps that read a second copy of
     each matrix (same values, same layout) ran markedly slower with the published 4096-cell
     model on an AMD EPYC (BENCHMARKS.md, "Fewer operations a step")."""
-    if not _KEEP.get() or (torch.is_grad_enabled() and weight.requires_grad):
-        return _transposed(weight, doubled)
-    key = (weight._version, weight.data_ptr(), weight.shape, weight.stride(), weight.dtype)
-    kept = _COPIES.get(weight)
+    return _kept((weight,), doubled, lambda ws: _transposed(ws[0], doubled))
+
+
+def row_major_pair(
+    weights: tuple[torch.Tensor, torch.Tensor], doubled: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Two weights ``(out, in)`` of one shape (a layer's forward and backward matrices) →
+    ``(2, in, out)``, each as :func:`row_major` lays it out, for products that step both
+    directions in one batched call (:func:`paired_addmm_`).  Kept like :func:`row_major`'s
+    copies, and made instead of them: a layer that steps its directions together reads only
+    this copy."""
+
+    def make(ws: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        stacked = torch.stack([w.t() for w in ws])  # (2, in, out), row-major
+        if doubled is not None:
+            stacked[..., doubled[0] : doubled[1]] *= 2.0  # exact, as in double_columns
+        return stacked
+
+    return _kept(weights, ("pair", doubled), make)
+
+
+def _kept(
+    weights: tuple[torch.Tensor, ...],
+    variant: Hashable,
+    make: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
+) -> torch.Tensor:
+    """``make(weights)``, or within :func:`kept_copies` what it made earlier from these
+    ``weights`` (keyed by the first, weakly) while their storage, layout and version stay the
+    same; a kept copy is made from them detached."""
+    if not _KEEP.get() or (torch.is_grad_enabled() and any(w.requires_grad for w in weights)):
+        return make(weights)
+    key = tuple((w._version, w.data_ptr(), w.shape, w.stride(), w.dtype) for w in weights)
+    kept = _COPIES.get(weights[0])
     if kept is None:
-        kept = _COPIES[weight] = {}
-    variant = kept.get(doubled)
-    if variant is not None and variant[0] == key:
-        return variant[1]
-    copy = _transposed(weight.detach(), doubled)
-    kept[doubled] = (key, copy)
-    return copy
+        kept = _COPIES[weights[0]] = {}
+    copy = kept.get(variant)
+    if copy is not None and copy[0] == key:
+        return copy[1]
+    made = make(tuple(w.detach() for w in weights))
+    kept[variant] = (key, made)
+    return made
 
 
 def _transposed(weight: torch.Tensor, doubled: tuple[int, int] | None) -> torch.Tensor:
@@ -295,11 +328,13 @@ def addmm(
     x: torch.Tensor,
     w_t: torch.Tensor,
     tiles: Tiles | int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``add + x @ w_t`` for ``x (M, K)``, a row-major ``w_t (K, N)`` and ``add`` None or a bias
     ``(N,)``, as products of the sizes of ``tiles`` (default: :func:`tiles_for`; an int: that
-    size only) → a new ``(M, N)``.  A row's bits depend only on the row, ``w_t`` and ``add``,
-    never on ``M``.
+    size only) → a new ``(M, N)``, or ``out``, a contiguous ``(M, N)`` it is written into.  A
+    row's bits depend only on the row, ``w_t`` and ``add``, never on ``M`` (nor on ``out``:
+    the same kernels write there).
 
     Tiles of one size go to one batched product (``bmm`` over ``(T, rows, K)`` and ``w_t``
     expanded): PyTorch hands it to the BLAS as ``T`` products of one shape, without a Python
@@ -307,28 +342,32 @@ def addmm(
     """
     tiles = (tiles,) if isinstance(tiles, int) else tiles or tiles_for(w_t)
     if tiles is None:
-        return torch.mm(x, w_t) if add is None else torch.addmm(add, x, w_t)
+        if out is None:
+            return torch.mm(x, w_t) if add is None else torch.addmm(add, x, w_t)
+        return torch.mm(x, w_t, out=out) if add is None else torch.addmm(add, x, w_t, out=out)
     m, k = x.shape
     n = w_t.shape[1]
     sizes = split(tiles, m)
     total = sum(sizes)
     xs = _padded(x, total)  # (total, K)
-    if len(sizes) == 1:  # the common step: one tile
+    if len(sizes) == 1 and out is None:  # the common step: one tile
         one = xs.view(1, total, k)
         weight = w_t.expand(1, k, n)
-        out = torch.bmm(one, weight) if add is None else torch.baddbmm(add, one, weight)
-        return out.view(total, n)[:m]
-    out = xs.new_empty(total, n)
+        result = torch.bmm(one, weight) if add is None else torch.baddbmm(add, one, weight)
+        return result.view(total, n)[:m]
+    target = out if out is not None and total == m else xs.new_empty(total, n)
     for first, rows, count in _groups(sizes):
         a = xs[first : first + rows * count].view(count, rows, k)
-        o = out[first : first + rows * count].view(count, rows, n)
+        o = target[first : first + rows * count].view(count, rows, n)
         for lo, hi in _calls(count):
             weights = w_t.expand(hi - lo, k, n)  # no copy
             if add is None:
                 torch.bmm(a[lo:hi], weights, out=o[lo:hi])
             else:
                 torch.baddbmm(add, a[lo:hi], weights, out=o[lo:hi])
-    return out[:m]  # (M, N)
+    if out is not None and target is not out:
+        return out.copy_(target[:m])
+    return target[:m]  # (M, N)
 
 
 def addmm_(
@@ -357,6 +396,70 @@ def addmm_(
     if acc is not out:
         out.copy_(acc[:m])
     return out
+
+
+def paired_addmm_(
+    out: torch.Tensor, x: torch.Tensor, w_t: torch.Tensor, tiles: Tiles
+) -> torch.Tensor:
+    """:func:`addmm_` for both directions of a layer at once: ``out[d] += x[d] @ w_t[d]`` for
+    ``out (2, M, N)`` (each ``out[d]`` contiguous, the two anywhere), ``x (2, M, K)`` and the
+    :func:`row_major_pair` ``w_t (2, K, N)``.  A step of one tile into a contiguous ``out``
+    is one batched call of two products, which gives each direction the bits of its call
+    alone where :func:`pairs_agree` says so (its caller's condition); otherwise
+    :func:`addmm_` per direction.  Returns ``out``."""
+    m = x.shape[1]
+    sizes = split(tiles, m)
+    if len(sizes) == 1 and sizes[0] == m and out.is_contiguous():
+        # (PyTorch multiplies into a non-contiguous ``out`` a matrix at a time, with copies)
+        return out.baddbmm_(x.contiguous(), w_t)  # (a state just cut to fewer rows is not)
+    for d in range(2):
+        addmm_(out[d], x[d], w_t[d], tiles)
+    return out
+
+
+def paired_mm(x: torch.Tensor, w_t: torch.Tensor, tiles: Tiles) -> torch.Tensor:
+    """``x[d] @ w_t[d]`` for ``x (2, M, K)`` and ``w_t (2, K, N)`` → ``(2, M, N)``: one batched
+    call for a product of one tile, as :func:`paired_addmm_`, else :func:`addmm` per
+    direction."""
+    m = x.shape[1]
+    sizes = split(tiles, m)
+    if len(sizes) == 1 and sizes[0] == m:
+        return torch.bmm(x.contiguous(), w_t)
+    return torch.stack([addmm(None, x[d], w_t[d], tiles) for d in range(2)])
+
+
+def pairs_agree(inner: int, outer: int, tiles: Tiles, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this machine, with the threads set now, gives each product of a batched pair
+    (:func:`paired_addmm_`, :func:`paired_mm`) of every size in ``tiles`` the bits that the
+    same product gets alone in :func:`addmm_` / :func:`addmm` from its own copy of the
+    weight: the property that lets a layer step its two directions together.  A BLAS may
+    hand the two products of one call to two threads, or pick another kernel for a batch;
+    checked once per process, shape, tiles and thread count."""
+    return _pairs_agree(inner, outer, tiles, dtype, torch.get_num_threads())
+
+
+@functools.cache
+def _pairs_agree(inner: int, outer: int, tiles: Tiles, dtype: torch.dtype, threads: int) -> bool:
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        # laid out as row_major_pair and row_major lay out a layer's weights
+        alone = [torch.randn(inner, outer, generator=generator).to(dtype) for _ in range(2)]
+        w_t = torch.stack(alone)  # (2, K, N)
+        for rows in tiles:
+            x = torch.randn(2, rows, inner, generator=generator).to(dtype)
+            # the accumulated pre-activations as a block of steps holds them: two directions
+            # a block apart, and as one contiguous buffer (a step padded to its tile)
+            block = torch.randn(2, 3, rows, outer, generator=generator).to(dtype)
+            for target in (block.clone()[:, 1], block[:, 2].contiguous()):
+                expected = [addmm_(target[d].clone(), x[d], alone[d], rows) for d in range(2)]
+                paired = paired_addmm_(target, x, w_t, (rows,))
+                if not all(torch.equal(paired[d], expected[d]) for d in range(2)):
+                    return False
+            products = paired_mm(x, w_t, (rows,))
+            for d in range(2):
+                if not torch.equal(products[d], addmm(None, x[d], alone[d], rows)):
+                    return False
+    return True
 
 
 def _calls(count: int) -> list[tuple[int, int]]:
@@ -396,16 +499,16 @@ def pointwise(fn: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     number of threads.  ``fn`` must accept ``out=``.
 
     PyTorch runs a tensor's innermost contiguous stretches through its vector loop one at a
-    time (the whole tensor when it is contiguous, else each row of a 2-D view with unit
-    stride), so stretches of a multiple of :data:`LANES` elements that one thread computes
-    leave no element to the scalar tail: those go as they are, anything else is copied into a
-    padded buffer first.
+    time (the whole tensor when it is contiguous, else each row of a view whose last
+    dimension has unit stride, or runs of rows that lie back to back), so stretches of a
+    multiple of :data:`LANES` elements that one thread computes leave no element to the
+    scalar tail: those go as they are, anything else is copied into a padded buffer first.
     """
     n = x.numel()
     one_thread = n <= _PIECE or torch.get_num_threads() == 1
     if one_thread and (
         (x.is_contiguous() and n % LANES == 0)
-        or (x.dim() == 2 and x.stride(1) == 1 and x.shape[1] % LANES == 0)
+        or (x.dim() >= 2 and x.stride(-1) == 1 and x.shape[-1] % LANES == 0)
     ):
         return fn(x)
     size = -(-n // LANES) * LANES
@@ -422,7 +525,12 @@ def pointwise(fn: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
 
 def step_matmul(x: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
     """``x (M, K) @ w_t (K, N)`` in a time step: on a CPU without gradients in the tiles of
-    :func:`step_tiles`, else ``x @ w_t``."""
+    :func:`step_tiles`, else ``x @ w_t``.  Both directions of a layer stepping together:
+    ``x (2, M, K)`` and a :func:`row_major_pair` ``w_t (2, K, N)``, by :func:`paired_mm`."""
+    if w_t.dim() == 3:
+        tiles = step_tiles(w_t[0])
+        assert tiles is not None, "directions step together only in tiles"
+        return paired_mm(x, w_t, tiles)
     tiles = step_tiles(w_t) if exact(x) else None
     return x @ w_t if tiles is None else addmm(None, x, w_t, tiles)
 

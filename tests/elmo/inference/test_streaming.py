@@ -10,6 +10,8 @@ import torch
 from elmo.errors import InvalidInputError
 from elmo.inference.embedder import Embedder
 from elmo.inference.streaming import StreamingBiLM
+from elmo.nn import step_loop
+from elmo.nn.recurrent import BiRecurrent
 from factories import ALL_CELLS, ELMO_REFERENCE, random_sentences, tiny_model
 
 
@@ -49,6 +51,44 @@ def test_every_cell_type_streams_the_embedders_vectors_bit_for_bit(cell):
     engine = StreamingBiLM(model, block_rows=24, min_block_steps=2)
     results = run_arrivals(engine, prepared, seed=5)
     for i, want in enumerate(embedder.embed_prepared(prepared)):
+        np.testing.assert_array_equal(results[i], want)
+
+
+def test_blocks_of_few_rows_step_both_directions_together_with_the_vectors_of_apart(
+    monkeypatch,
+):
+    model = tiny_model("lstm", seed=3)
+    cell = model.recurrent.forward_stack.stack()[0].cell
+    gates = cell.recurrent_weight().shape[0]
+    monkeypatch.setattr(step_loop, "_PAIRED_MAX_ELEMENTS", 3 * gates)  # up to 3 rows a block
+    embedder = Embedder(model, batch_size=64)
+    prepared = embedder.prepare(random_sentences(30, 25, seed=4))
+    with monkeypatch.context() as apart:
+        apart.setattr(BiRecurrent, "pairs", lambda self, x: False)
+        expected = embedder.embed_prepared(prepared)
+    rows_paired: list[int] = []
+    stepping_together = BiRecurrent.run_pair
+
+    def counted(self, xs, lengths, states, weights=None):
+        rows_paired.append(len(lengths))
+        return stepping_together(self, xs, lengths, states, weights)
+
+    monkeypatch.setattr(BiRecurrent, "run_pair", counted)
+    rows_apart: list[int] = []
+    one_direction = StreamingBiLM._run_direction
+
+    def counted_apart(self, d, x, lengths, states):
+        rows_apart.append(len(lengths))
+        return one_direction(self, d, x, lengths, states)
+
+    monkeypatch.setattr(StreamingBiLM, "_run_direction", counted_apart)
+    engine = StreamingBiLM(model, block_rows=24, min_block_steps=2)
+    if engine._pairs is None:
+        pytest.skip("this machine rounds batched pairs apart: directions never step together")
+    results = run_arrivals(engine, prepared, seed=5)
+    assert rows_paired and max(rows_paired) <= 3  # blocks of few rows paired
+    assert rows_apart and min(rows_apart) > 3  # the others not
+    for i, want in enumerate(expected):
         np.testing.assert_array_equal(results[i], want)
 
 

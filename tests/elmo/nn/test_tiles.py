@@ -14,6 +14,7 @@ from elmo.nn.tiles import (
     linear,
     pointwise,
     row_major,
+    row_major_pair,
     split,
     tanh_from_sigmoid,
 )
@@ -366,6 +367,64 @@ def test_a_doubled_row_major_copy_doubles_only_those_columns_and_is_kept_apart()
         before = column.clone()
         assert torch.equal(row_major(column, (0, 3)), 2 * before.t())
     assert torch.equal(column, before)
+
+
+def test_a_pair_of_row_major_copies_is_one_tensor_kept_until_either_weight_changes():
+    forward = torch.nn.Parameter(torch.randn(12, 5))
+    backward = torch.nn.Parameter(torch.randn(12, 5))
+    with torch.no_grad():
+        pair = row_major_pair((forward, backward), (4, 8))
+        assert pair.shape == (2, 5, 12) and pair.is_contiguous()
+        assert torch.equal(pair[0], row_major(forward, (4, 8)))
+        assert torch.equal(pair[1], row_major(backward, (4, 8)))
+        assert torch.equal(row_major_pair((forward, backward))[1], backward.t())
+        with tiles.kept_copies():
+            kept = row_major_pair((forward, backward), (4, 8))
+            assert row_major_pair((forward, backward), (4, 8)) is kept
+            assert row_major_pair((forward, backward)) is not kept  # undoubled: its own
+            backward.mul_(2)
+            again = row_major_pair((forward, backward), (4, 8))
+            assert again is not kept and torch.equal(again[1], row_major(backward, (4, 8)))
+    with tiles.kept_copies():
+        copy = row_major_pair((forward, backward))  # with gradients: passes them on
+    copy[1].sum().backward()
+    assert torch.equal(backward.grad, torch.ones(12, 5))
+    assert torch.count_nonzero(forward.grad) == 0
+
+
+def test_products_of_a_pair_give_each_direction_the_bits_of_its_own_product():
+    generator = torch.Generator().manual_seed(3)
+    weights = [torch.randn(48, 32, generator=generator) for _ in range(2)]
+    w_t = row_major_pair((weights[0], weights[1]))  # (2, 32, 48)
+    found = tiles.step_tiles(w_t[0])
+    if found is None or not tiles.pairs_agree(32, 48, found):
+        pytest.skip("this machine rounds batched pairs apart: directions never step together")
+    with torch.no_grad():
+        for rows in (1, 4, 7, 16, 41):
+            x = torch.randn(2, rows, 32, generator=generator)
+            block = torch.randn(2, 3, rows, 48, generator=generator)
+            for out in (block.clone()[:, 1], block[:, 2].contiguous()):  # apart, or one buffer
+                expected = [
+                    tiles.addmm_(out[d].clone(), x[d], row_major(weights[d]), found)
+                    for d in range(2)
+                ]
+                got = tiles.paired_addmm_(out, x, w_t, found)
+                assert got is out
+                for d in range(2):
+                    assert torch.equal(got[d], expected[d]), (rows, d)
+            products = tiles.paired_mm(x, w_t, found)
+            for d in range(2):
+                alone = tiles.addmm(None, x[d], row_major(weights[d]), found)
+                assert torch.equal(products[d], alone), (rows, d)
+
+
+def test_pointwise_on_rows_of_a_block_apart_in_memory_gives_the_bits_of_a_contiguous_copy():
+    x = torch.randn(2, 5, 7, 256, generator=torch.Generator().manual_seed(2)) * 4
+    step = x[:, 3]  # (2, 7, 256): each direction's rows together, the two a block apart
+    with torch.no_grad():
+        got = tiles.sigmoid(step)
+        assert torch.equal(got, tiles.sigmoid(step.contiguous()))
+        assert torch.equal(got.reshape(-1), pointwise(torch.sigmoid, step.reshape(-1)))
 
 
 def test_tanh_from_sigmoid_of_the_doubled_input_has_the_bits_of_tanh():
