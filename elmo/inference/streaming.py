@@ -32,7 +32,7 @@ from elmo.nn.bilm import BiLM
 from elmo.nn.cells import State
 from elmo.nn.chars import BOS_CHAR_IDS, EOS_CHAR_IDS
 from elmo.nn.recurrent import Ran, RecurrentLayer
-from elmo.nn.step_loop import can_pair, pair_weights, pays_to_pair
+from elmo.nn.step_loop import can_pair, pair_weights
 
 __all__ = ["StreamingBiLM"]
 
@@ -105,12 +105,19 @@ class StreamingBiLM:
             self._weights = [
                 [la.cell.loop_weights(exact=exact) for la in st.stack()] for st in self._stacks
             ]
-            # and where a layer's two directions can step together (blocks of few rows)
+            # and where a layer's two directions can step together (blocks of few rows, where
+            # BiRecurrent.pairs says so at the time: it checks the threads set then), with the
+            # same input matrices
             layers = model.recurrent.layer_pairs()
             like = torch.zeros(1, self.dim)
             self._pairs = (
-                [pair_weights((f.cell, b.cell)) for f, b in layers]
-                if all(can_pair((f.cell, b.cell), like) for f, b in layers)
+                [
+                    pair_weights((f.cell, b.cell))._replace(
+                        input=(self._weights[0][k].input, self._weights[1][k].input)
+                    )
+                    for k, (f, b) in enumerate(layers)
+                ]
+                if exact and all(can_pair((f.cell, b.cell), like) for f, b in layers)
                 else None
             )
         self._rows: list[_Row] = []
@@ -266,8 +273,7 @@ class StreamingBiLM:
         if subset is not None:
             states = [[tuple(s[subset] for s in state) for state in d] for d in states]
         xs = (self._tokens[indices[0]], self._tokens[indices[1]])  # (R, S, D) each
-        first = self._stacks[0].stack()[0].cell
-        if self._pairs is not None and pays_to_pair(first, len(lengths)):
+        if self._pairs is not None and self.model.recurrent.pairs(xs[0]):
             outputs, finals = self.model.recurrent.run_pair(
                 xs, lengths, (states[0], states[1]), self._pairs
             )

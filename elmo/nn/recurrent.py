@@ -4,8 +4,10 @@ The backward stack reads each sentence from its own last real unit: sequences ar
 within their lengths (padding stays at the end), run left to right, and reversed back.  Every
 sentence starts from the zero state, so outputs do not depend on the rest of the batch.
 
-On a CPU without gradients the two stacks step together, a layer's two directions one batched
-call a step (:func:`elmo.nn.step_loop.run_pair`), with the bits each direction gets alone.
+In eval mode on a CPU without gradients, a small batch steps the two stacks together, a
+layer's two directions one batched call a step (:func:`elmo.nn.step_loop.run_pair`), with the
+bits each direction gets alone: where the cells allow it and this machine keeps those bits
+(:meth:`BiRecurrent.pairs`).
 
 ``stateful=True`` reproduces the original implementation instead: each batch row starts from
 the final state that the same row reached in the previous batch (per direction and layer).  It

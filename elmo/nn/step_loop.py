@@ -67,18 +67,13 @@ _CPU_INPUT_BLOCK_ROWS = 256
 # directions; above, the loop ran as fast or slower paired (MKL, one thread, the default
 # model's and "small"'s shapes: BENCHMARKS.md, "Both directions a step").
 _PAIRED_MAX_ELEMENTS = 1 << 15
-# Pre-activations a direction (rows x G) up to which a paired step copies its two directions'
-# into one buffer, so that its recurrent products go to one batched call (which needs them
-# contiguous): up to about here the copy costs less than the call it saves (same
-# measurements); above, a product per direction.
-_PAIRED_COPY_ELEMENTS = 1 << 15
 
 
 class PairWeights(NamedTuple):
     """What :func:`run_pair` multiplies by: each direction's input matrix ``(Din, G)``, the two
-    recurrent matrices ``(2, D, G)`` and projections ``(2, H, D)`` or None, all with the
-    cells' :attr:`~elmo.nn.cells.Cell.tanh_gates` doubled, and the two input biases ``(2, G)``
-    likewise."""
+    recurrent matrices ``(2, D, G)`` and the two input biases ``(2, G)``, all with the cells'
+    :attr:`~elmo.nn.cells.Cell.tanh_gates` columns doubled, and the two projections
+    ``(2, H, D)`` or None."""
 
     input: tuple[torch.Tensor, torch.Tensor]
     recurrent: torch.Tensor
@@ -309,13 +304,14 @@ def _paired_steps(
                     xs[d][:n, first:end], weights.input[d], weights.bias[d], True, out=xp[d]
                 )
             whole = None
-        x_t = xp[:, t - first, :n]  # (2, n, G): each direction's rows one contiguous piece
-        if padded(n) > n or n * x_t.shape[2] <= _PAIRED_COPY_ELEMENTS:
-            if whole is None or whole.shape[1] < padded(n):
-                whole = xp.new_zeros(2, padded(n), xp.shape[3])
-            whole[:, :n] = x_t
-            x_t = whole[:, : padded(n)]
-        pre = paired_addmm_(x_t, state[0], w_hh_t, tiles)  # accumulated into the block
+        # Both directions' rows into one contiguous buffer (padded to the step's tiles): a
+        # batched product into anything else runs a matrix at a time, with copies.  In the
+        # small batches that pair (pays_to_pair) the copy costs less than the call it saves.
+        if whole is None or whole.shape[1] < padded(n):
+            whole = xp.new_zeros(2, padded(n), xp.shape[3])
+        whole[:, :n] = xp[:, t - first, :n]
+        x_t = whole[:, : padded(n)]  # (2, rows, G)
+        pre = paired_addmm_(x_t, state[0], w_hh_t, tiles)  # accumulated into the buffer
         state = cells[0].step(pre, None, state, w_hr_t)
         outputs.append(state[0] if padded(n) == n else state[0][:, :n])
     finished.append(tuple(s[:, :live] for s in state))

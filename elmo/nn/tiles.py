@@ -150,8 +150,9 @@ def row_major_pair(
     """Two weights ``(out, in)`` of one shape (a layer's forward and backward matrices) →
     ``(2, in, out)``, each as :func:`row_major` lays it out, for products that step both
     directions in one batched call (:func:`paired_addmm_`).  Kept like :func:`row_major`'s
-    copies, and made instead of them: a layer that steps its directions together reads only
-    this copy."""
+    copies, and apart from them: an owner that runs batches of both kinds, small ones paired
+    and large ones apart, keeps both layouts (pairing is only for matrices below
+    :data:`LARGE_WEIGHT`)."""
 
     def make(ws: tuple[torch.Tensor, ...]) -> torch.Tensor:
         stacked = torch.stack([w.t() for w in ws])  # (2, in, out), row-major
@@ -429,12 +430,14 @@ def paired_mm(x: torch.Tensor, w_t: torch.Tensor, tiles: Tiles) -> torch.Tensor:
 
 
 def pairs_agree(inner: int, outer: int, tiles: Tiles, dtype: torch.dtype = torch.float32) -> bool:
-    """Whether this machine, with the threads set now, gives each product of a batched pair
-    (:func:`paired_addmm_`, :func:`paired_mm`) of every size in ``tiles`` the bits that the
-    same product gets alone in :func:`addmm_` / :func:`addmm` from its own copy of the
+    """Whether this machine, with the threads set now, gives each direction's product in
+    :func:`paired_addmm_` and :func:`paired_mm` (a batched pair for one tile of each size in
+    ``tiles``, a product per direction from the stacked copy for several tiles) the bits that
+    the same product gets alone in :func:`addmm_` / :func:`addmm` from its own copy of the
     weight: the property that lets a layer step its two directions together.  A BLAS may
-    hand the two products of one call to two threads, or pick another kernel for a batch;
-    checked once per process, shape, tiles and thread count."""
+    hand the two products of one call to two threads, pick another kernel for a batch, or
+    round by where an operand lies; checked once per process, shape, tiles and thread
+    count."""
     return _pairs_agree(inner, outer, tiles, dtype, torch.get_num_threads())
 
 
@@ -445,19 +448,21 @@ def _pairs_agree(inner: int, outer: int, tiles: Tiles, dtype: torch.dtype, threa
         # laid out as row_major_pair and row_major lay out a layer's weights
         alone = [torch.randn(inner, outer, generator=generator).to(dtype) for _ in range(2)]
         w_t = torch.stack(alone)  # (2, K, N)
-        for rows in tiles:
+        # every tile size alone (one batched call of the pair), and a product of several
+        # tiles (a product per direction, from the stacked copy)
+        for rows in (*tiles, 2 * tiles[-1] + tiles[0] + 1):
             x = torch.randn(2, rows, inner, generator=generator).to(dtype)
             # the accumulated pre-activations as a block of steps holds them: two directions
             # a block apart, and as one contiguous buffer (a step padded to its tile)
             block = torch.randn(2, 3, rows, outer, generator=generator).to(dtype)
             for target in (block.clone()[:, 1], block[:, 2].contiguous()):
-                expected = [addmm_(target[d].clone(), x[d], alone[d], rows) for d in range(2)]
-                paired = paired_addmm_(target, x, w_t, (rows,))
+                expected = [addmm_(target[d].clone(), x[d], alone[d], tiles) for d in range(2)]
+                paired = paired_addmm_(target, x, w_t, tiles)
                 if not all(torch.equal(paired[d], expected[d]) for d in range(2)):
                     return False
-            products = paired_mm(x, w_t, (rows,))
+            products = paired_mm(x, w_t, tiles)
             for d in range(2):
-                if not torch.equal(products[d], addmm(None, x[d], alone[d], rows)):
+                if not torch.equal(products[d], addmm(None, x[d], alone[d], tiles)):
                     return False
     return True
 

@@ -92,6 +92,41 @@ def test_blocks_of_few_rows_step_both_directions_together_with_the_vectors_of_ap
         np.testing.assert_array_equal(results[i], want)
 
 
+def test_an_engine_checks_its_pairs_at_the_thread_count_it_runs_with(monkeypatch):
+    model = tiny_model("lstm", seed=3)
+    embedder = Embedder(model, batch_size=64)
+    prepared = embedder.prepare(random_sentences(12, 15, seed=6))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        engine = StreamingBiLM(model)  # built, and its pairs checked, at one thread
+        if engine._pairs is None:
+            pytest.skip("this machine rounds batched pairs apart: directions never step together")
+        checked: list[int] = []
+
+        def agree_at_one_thread_only(*args, **kwargs) -> bool:
+            checked.append(torch.get_num_threads())
+            return torch.get_num_threads() == 1
+
+        monkeypatch.setattr(step_loop, "pairs_agree", agree_at_one_thread_only)
+        paired: list[int] = []
+        stepping_together = BiRecurrent.run_pair
+
+        def counted(self, xs, lengths, states, weights=None):
+            paired.append(len(lengths))
+            return stepping_together(self, xs, lengths, states, weights)
+
+        monkeypatch.setattr(BiRecurrent, "run_pair", counted)
+        torch.set_num_threads(2)
+        results = run_arrivals(engine, prepared, seed=7)
+        expected = embedder.embed_prepared(prepared)
+    finally:
+        torch.set_num_threads(previous)
+    assert 2 in checked and not paired  # checked again at two threads, and not paired there
+    for i, want in enumerate(expected):
+        np.testing.assert_array_equal(results[i], want)
+
+
 def test_a_sentence_alone_and_a_one_word_sentence_match_the_embedder():
     embedder = Embedder.from_pretrained(ELMO_REFERENCE)
     engine = StreamingBiLM(embedder.model)
