@@ -44,6 +44,20 @@ def tiny_model(cell: str = "lstm", seed: int = 0, **overrides: object) -> BiLM:
 ALL_CELLS = CELL_TYPES
 
 
+def one_layer(
+    kind: str, hidden: int, projection: int, clip: float | None = None
+) -> RecurrentConfig:
+    """One recurrent layer of ``kind``, clipped at ``clip`` (cell and projection) or not."""
+    return RecurrentConfig(
+        cell=kind,
+        hidden_size=hidden,
+        projection_size=projection,
+        num_layers=1,
+        cell_clip=clip,
+        proj_clip=clip,
+    )
+
+
 def random_sentences(count: int, max_words: int, seed: int, min_words: int = 1) -> list[list[str]]:
     """Sentences of random words (letters, digits, some accented letters and punctuation)."""
     rng = random.Random(seed)

@@ -31,6 +31,19 @@ def run_arrivals(engine: StreamingBiLM, prepared, seed: int) -> dict:
     return results
 
 
+def blocks_stepped_together(monkeypatch) -> list[int]:
+    """The rows of each block that steps both directions together, from now on."""
+    rows: list[int] = []
+    stepping_together = BiRecurrent.run_pair
+
+    def counted(self, xs, lengths, states, weights=None):
+        rows.append(len(lengths))
+        return stepping_together(self, xs, lengths, states, weights)
+
+    monkeypatch.setattr(BiRecurrent, "run_pair", counted)
+    return rows
+
+
 def test_sentences_joining_at_any_block_get_the_embedders_vectors_bit_for_bit():
     embedder = Embedder.from_pretrained(ELMO_REFERENCE)
     prepared = embedder.prepare(random_sentences(30, 25, seed=4))
@@ -66,14 +79,7 @@ def test_blocks_of_few_rows_step_both_directions_together_with_the_vectors_of_ap
     with monkeypatch.context() as apart:
         apart.setattr(BiRecurrent, "pairs", lambda self, x: False)
         expected = embedder.embed_prepared(prepared)
-    rows_paired: list[int] = []
-    stepping_together = BiRecurrent.run_pair
-
-    def counted(self, xs, lengths, states, weights=None):
-        rows_paired.append(len(lengths))
-        return stepping_together(self, xs, lengths, states, weights)
-
-    monkeypatch.setattr(BiRecurrent, "run_pair", counted)
+    rows_paired = blocks_stepped_together(monkeypatch)
     rows_apart: list[int] = []
     one_direction = StreamingBiLM._run_direction
 
@@ -109,14 +115,7 @@ def test_an_engine_checks_its_pairs_at_the_thread_count_it_runs_with(monkeypatch
             return torch.get_num_threads() == 1
 
         monkeypatch.setattr(step_loop, "pairs_agree", agree_at_one_thread_only)
-        paired: list[int] = []
-        stepping_together = BiRecurrent.run_pair
-
-        def counted(self, xs, lengths, states, weights=None):
-            paired.append(len(lengths))
-            return stepping_together(self, xs, lengths, states, weights)
-
-        monkeypatch.setattr(BiRecurrent, "run_pair", counted)
+        paired = blocks_stepped_together(monkeypatch)
         torch.set_num_threads(2)
         results = run_arrivals(engine, prepared, seed=7)
         expected = embedder.embed_prepared(prepared)

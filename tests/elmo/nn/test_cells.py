@@ -1,22 +1,15 @@
 import pytest
 import torch
 
-from elmo.config import CELL_TYPES, RecurrentConfig
+from elmo.config import CELL_TYPES
 from elmo.nn import tiles
 from elmo.nn.cells import build_cell
+from factories import one_layer
 
 
 def cell_of(kind: str, hidden: int, projection: int, clip: float | None = None):
     torch.manual_seed(0)
-    config = RecurrentConfig(
-        cell=kind,
-        hidden_size=hidden,
-        projection_size=projection,
-        num_layers=1,
-        cell_clip=clip,
-        proj_clip=clip,
-    )
-    return build_cell(16, config).eval()
+    return build_cell(16, one_layer(kind, hidden, projection, clip)).eval()
 
 
 @pytest.mark.parametrize("kind", CELL_TYPES)

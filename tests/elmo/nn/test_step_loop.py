@@ -6,6 +6,7 @@ from elmo.nn import step_loop, tiles
 from elmo.nn.cells import build_cell
 from elmo.nn.recurrent import BiRecurrent, reverse_padded
 from elmo.nn.step_loop import can_pair, pair_weights, pays_to_pair, run_loop, run_pair
+from factories import one_layer
 
 PAIRABLE = [("lstm", 3.0), ("lstm", None), ("cifg", None), ("elman", None)]
 
@@ -25,14 +26,7 @@ def skip_unless_the_machine_keeps_pairs(cell) -> None:
 
 def pair_of(kind: str, hidden: int, projection: int, clip: float | None, inputs: int = 16):
     """A layer's forward and backward cells: one kind and shape, weights of their own."""
-    config = RecurrentConfig(
-        cell=kind,
-        hidden_size=hidden,
-        projection_size=projection,
-        num_layers=1,
-        cell_clip=clip,
-        proj_clip=clip,
-    )
+    config = one_layer(kind, hidden, projection, clip)
     torch.manual_seed(0)
     forward = build_cell(inputs, config).eval()
     backward = build_cell(inputs, config).eval()
