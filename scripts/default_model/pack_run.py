@@ -10,10 +10,10 @@ SHA-256 of the whole weights file.  ``unpack_run.py`` puts them back together he
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +89,24 @@ def _half_precision_drift(full: Path, half: Path) -> float:
     return diff / scale
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Pack a finished training run: parts for the device's return, or a bundle."
+    )
+    parser.add_argument("run", type=Path, help="the run directory (its model/ is packed)")
+    parser.add_argument("out", type=Path, help="where the parts, or the bundle, go")
+    parser.add_argument(
+        "--bundle", action="store_true", help="write a float16 bundle into OUT instead of parts"
+    )
+    args = parser.parse_args(argv)
+    if not (args.run / "model").is_dir():
+        parser.error(f"{args.run} has no model/ directory: is it a finished training run?")
+    return args
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--bundle":  # a float16 bundle, not parts
-        half_precision_bundle(Path(sys.argv[2]) / "model", Path(sys.argv[3]))
+    arguments = parse_args()
+    if arguments.bundle:
+        half_precision_bundle(arguments.run / "model", arguments.out)
     else:
-        main(Path(sys.argv[1]), Path(sys.argv[2]))
+        main(arguments.run, arguments.out)
