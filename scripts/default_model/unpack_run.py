@@ -7,10 +7,10 @@ OUT is the directory ``gpu_train.sh`` filled on the GPU machine, copied back her
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from elmo.io.bundle import load_bundle
@@ -30,5 +30,18 @@ def main(packed: Path, target: Path) -> None:
     print(f"wrote {target} ({len(weights) / 2**20:.1f} MiB of weights)")
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Rebuild a bundle from the parts pack_run.py wrote, checking their hash."
+    )
+    parser.add_argument("packed", type=Path, help="the device's OUT, copied back here")
+    parser.add_argument("target", type=Path, help="the bundle directory to write")
+    args = parser.parse_args(argv)
+    if not (args.packed / "weights.json").is_file():
+        parser.error(f"{args.packed} has no weights.json: is it what pack_run.py wrote?")
+    return args
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    arguments = parse_args()
+    main(arguments.packed, arguments.target)
