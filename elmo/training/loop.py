@@ -60,6 +60,7 @@ class _Dist:
     rank: int
     world: int
     device: torch.device
+    created_group: bool = False  # this run made the process group, and so ends it
 
     @property
     def main(self) -> bool:
@@ -79,9 +80,10 @@ def _setup_distributed(config: TrainConfig) -> _Dist:
     )
     if cuda:
         torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    created = world > 1 and not dist.is_initialized()
+    if created:
         dist.init_process_group("nccl" if cuda else "gloo")
-    return _Dist(rank, world, device)
+    return _Dist(rank, world, device, created)
 
 
 def train(
@@ -96,13 +98,20 @@ def train(
     threads = torch.get_num_threads()
     if config.run.threads is not None:
         torch.set_num_threads(config.run.threads)
+    ctx: _Dist | None = None
     try:
-        return _train(config, train_path, valid_path, output_dir, command)
+        ctx = _setup_distributed(config)
+        return _train(ctx, config, train_path, valid_path, output_dir, command)
     finally:
         torch.set_num_threads(threads)
+        if ctx is not None and ctx.created_group:
+            # before the interpreter exits: a gloo group left to its destructors there
+            # aborted a rank now and then ("terminate called without an active exception")
+            dist.destroy_process_group()
 
 
 def _train(
+    ctx: _Dist,
     config: TrainConfig,
     train_path: str | Path,
     valid_path: str | Path | None,
@@ -110,7 +119,6 @@ def _train(
     command: str,
 ) -> TrainResult:
     output = Path(output_dir)
-    ctx = _setup_distributed(config)
     data = prepare_data(config, train_path, valid_path, output, ctx.main, _barrier)
     model, objective, wrapped = _model(config, ctx, data)
     optimizer = build_optimizer(model, config.optim, ctx.device)
