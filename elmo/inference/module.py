@@ -111,20 +111,37 @@ class Elmo(nn.Module):
         return output.layers, output.mask
 
     def _run_pieces(self, sentences: list[list[str]], device: torch.device):
-        """Run the pieces, then average each word's pieces with a (B, words, pieces) matrix."""
+        """Run the pieces, then average each word's pieces: the words' first pieces scaled by
+        one over their counts, plus their second pieces so scaled, and so on, one elementwise
+        operation at a time.  A product with a pooling matrix over the padded pieces would
+        round a word by what else was in the batch on some CPUs, and adding into the words by
+        index would add in no fixed order on a GPU."""
         assert self.units is not None
         pieces = [self.units.encode_words(s) for s in sentences]
         flat = [torch.tensor([i for w in p for i in w], dtype=torch.long) for p in pieces]
         rows = [self.unit_char_ids[ids.to(device)].cpu() for ids in flat]
         layers, _ = self._run(rows, device)  # (L, B, P, 2D)
+        count, batch, padded, width = layers.shape
         words = max((len(s) for s in sentences), default=0)
-        pooling = torch.zeros(len(sentences), words, layers.shape[2], device=device)
+        most = max((len(ids) for p in pieces for ids in p), default=0)
+        # sources[j][b * W + w]: the row in (B * P) of word w's j-th piece (0 where it has none,
+        # scaled by 0 then); scales[j][...]: one over the word's count of pieces, or 0
+        sources = [[0] * (batch * words) for _ in range(most)]
+        scales = [[0.0] * (batch * words) for _ in range(most)]
         for b, word_pieces in enumerate(pieces):
             start = 0
             for w, ids in enumerate(word_pieces):
-                pooling[b, w, start : start + len(ids)] = 1.0 / len(ids)
+                for j in range(len(ids)):
+                    sources[j][b * words + w] = b * padded + start + j
+                    scales[j][b * words + w] = 1.0 / len(ids)
                 start += len(ids)
+        flat_layers = layers.reshape(count, batch * padded, width)
+        pooled = layers.new_zeros(count, batch * words, width)  # (L, B * W, 2D)
+        for j in range(most):
+            source = torch.tensor(sources[j], dtype=torch.long, device=device)
+            scale = torch.tensor(scales[j], dtype=layers.dtype, device=device)[:, None]
+            pooled = pooled + flat_layers[:, source] * scale
         mask = torch.zeros(len(sentences), words, dtype=torch.bool, device=device)
         for b, s in enumerate(sentences):
             mask[b, : len(s)] = True
-        return torch.einsum("bwp,lbpd->lbwd", pooling, layers), mask
+        return pooled.reshape(count, batch, words, width), mask  # (L, B, W, 2D)

@@ -73,6 +73,30 @@ def test_sentencepiece_bundles_pool_pieces_into_words(tmp_path):
     assert output.mask.tolist() == [[True, True], [True, False]]
 
 
+def test_a_words_vector_is_the_mean_of_its_pieces_with_the_same_bits_alone_and_in_a_batch(
+    tmp_path,
+):
+    lines = (FIXTURES / "corpus" / "valid.txt").read_text(encoding="utf-8").splitlines()
+    units = SentencePieceUnits(train_sentencepiece(lines, vocab_size=400))
+    save_bundle(tiny_model("gru"), tmp_path, tokenizer=units)
+    elmo = Elmo(tmp_path, dropout=0.0).eval()
+    sentences = [["whale", "Ishmael", "sea"], ["sea"], ["Queequeg", "harpooneer", "a", "b"]]
+    assert any(len(w) > 1 for s in sentences for w in units.encode_words(s))  # pieces to pool
+    with torch.no_grad():
+        together, _ = elmo.layers(sentences)  # (L, B, W, 2D)
+        for b, sentence in enumerate(sentences):
+            alone, _ = elmo.layers([sentence])
+            assert torch.equal(alone[:, 0], together[:, b, : len(sentence)])
+        word_pieces = units.encode_words(sentences[2])
+        ids = torch.tensor([i for w in word_pieces for i in w])
+        pieces = elmo.bilm(elmo.unit_char_ids[ids][None]).layers[:, 0]  # (L, P, 2D)
+    start = 0
+    for w, piece_ids in enumerate(word_pieces):
+        mean = pieces[:, start : start + len(piece_ids)].mean(dim=1)
+        torch.testing.assert_close(together[:, 2, w], mean)
+        start += len(piece_ids)
+
+
 def test_bad_arguments_are_rejected():
     with pytest.raises(InvalidInputError, match="num_output_representations"):
         Elmo(ELMO_REFERENCE, num_output_representations=0)

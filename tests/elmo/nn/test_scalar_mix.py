@@ -40,3 +40,22 @@ def test_wrong_number_of_layers_is_rejected():
         ScalarMix(3, initial_weights=[0.0, 1.0])
     with pytest.raises(InvalidInputError, match="expects 2 layers, got 3"):
         ScalarMix(2)(torch.zeros(3, 1, 1, 1), torch.ones(1, 1, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_a_sentence_gets_the_same_bits_mixed_alone_and_in_any_padded_batch(layer_norm):
+    torch.manual_seed(3)
+    mix = ScalarMix(3, layer_norm=layer_norm, initial_weights=[0.3, -1.1, 0.5], gamma=1.3)
+    lengths = [4, 3, 9, 1, 6, 3, 7, 2, 5, 8, 3]
+    longest, width = max(lengths), 24
+    layers = torch.randn(3, len(lengths), longest, width)
+    mask = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]  # (B, T)
+    with torch.no_grad():
+        together = mix(layers, mask)
+        for size in (1, 2, 4, 5):
+            for start in range(0, len(lengths), size):
+                rows = slice(start, start + size)
+                end = max(lengths[rows])  # the batch padded to its own longest sentence
+                part = mix(layers[:, rows, :end].contiguous(), mask[rows, :end])
+                for offset, n in enumerate(lengths[rows]):
+                    assert torch.equal(part[offset, :n], together[start + offset, :n])
