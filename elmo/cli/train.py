@@ -45,13 +45,19 @@ def run(args: argparse.Namespace) -> None:
 def shown_command(argv: Sequence[str], home: str | None = None) -> str:
     """The ``elmo`` command line as the model card records it: each argument quoted for a
     shell, and a path below the home directory written ``~/...``, so that a card names no user
-    or machine (a shell expands it back to the same file for whoever runs it)."""
+    or machine (a shell expands it back to the same file for whoever runs it).  Inside a
+    ``--set`` value the path is written ``~/...`` too: the shell does not expand it there, but
+    the setting that takes a path (``run.init_from``) does."""
+    from elmo.training.model_card import home_as_tilde
+
     home = (home or os.path.expanduser("~")).rstrip("/")
     shown = []
-    for arg in argv:
+    for before, arg in zip(["", *argv], argv, strict=False):
         rest = arg[len(home) + 1 :] if home and arg.startswith(home + "/") else None
         if rest and shlex.quote(rest) == rest:
             shown.append("~/" + rest)
+        elif before == "--set" or arg.startswith("--set="):
+            shown.append(shlex.quote(home_as_tilde(arg, home)))
         else:
             shown.append(shlex.quote(arg))
     return " ".join(["elmo", *shown])

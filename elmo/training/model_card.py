@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from elmo.training.checkpoint import TrainingState
 from elmo.training.config import TrainConfig
 from elmo.training.prepare import TrainingData
 
-__all__ = ["model_card"]
+__all__ = ["home_as_tilde", "model_card"]
 
 
 def _hardware(device: torch.device, world: int) -> str:
@@ -55,7 +56,8 @@ def _continued(earlier: dict[str, Any] | None, state: TrainingState) -> str:
         sizes = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in grown.items())
         widened = f", grown from {sizes} (the new units began with zero outgoing weights)"
     line = (
-        f"- warm start: from the weights of `{first['from']}` ({before}){widened}, with a "
+        f"- warm start: from the weights of `{home_as_tilde(first['from'])}` ({before}){widened}, "
+        "with a "
         "fresh optimizer and this run's warm-up\n"
     )
     if all("steps" in r for r in chain):
@@ -70,6 +72,17 @@ def _curve_image(curve: str | None) -> str:
     if curve is None:
         return ""
     return f"\n![Validation perplexity per direction against units seen]({quote(curve)})\n"
+
+
+def home_as_tilde(text: str, home: str | None = None) -> str:
+    """``text`` with every path that starts at the home directory written ``~/...``: a card,
+    a bundle's training record and a recorded command name no user or machine, and the
+    project's readers (``run.init_from``) expand ``~`` back to the same place."""
+    home = (home or os.path.expanduser("~")).rstrip("/")
+    if not home:
+        return text
+    # a path starts at home: not preceded by a path character, and home ends at a separator
+    return re.sub(rf"(?<![\w.~/-]){re.escape(home)}(?=/|$|[\s\"'])", "~", text)
 
 
 def _shown(path: Path) -> str:
@@ -130,6 +143,6 @@ sequences
 {_curve_image(curve)}
 ## Configuration
 ```json
-{json.dumps(to_dict(config), indent=2)}
+{home_as_tilde(json.dumps(to_dict(config), indent=2))}
 ```
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from elmo.io.bundle import load_bundle, load_config, load_tokenizer, read_traini
 from elmo.nn.bilm import BiLM
 from elmo.training.config import TrainConfig
 from elmo.training.growth import check_growable, grow_state
+from elmo.training.model_card import home_as_tilde
 from elmo.training.prepare import TrainingData
 
 __all__ = [
@@ -40,7 +42,9 @@ def warm_start(
     """Load the weights of the bundle at ``path`` into ``model`` (a fresh run's) and, on the
     main rank, note in ``output`` where they came from and how they were trained, for the
     model card of every later export of the run (resumed or not).  ``grow``: the bundle may be
-    narrower than ``model`` (run.init_grow)."""
+    narrower than ``model`` (run.init_grow).  A ``~`` in ``path`` is the home directory, as
+    the recorded commands and cards write it."""
+    path = os.path.expanduser(path)
     bundle_config = load_config(path)  # first: a path that is no bundle is named as such
     theirs = to_dict(bundle_config)
     units = load_tokenizer(path)
@@ -73,7 +77,7 @@ def warm_start(
         )
     model.load_state_dict(state, strict=True)
     if output is not None:
-        record = {"from": str(path), **(read_training(path) or {})}
+        record = {"from": home_as_tilde(str(path)), **(read_training(path) or {})}
         if grown is not None:
             record["grown_from"] = grown
         (output / WARM_START_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")

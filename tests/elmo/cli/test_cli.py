@@ -155,3 +155,25 @@ def test_train_records_paths_below_home_as_tilde_paths_and_quotes_the_rest():
     )
     # a path below home that needs quoting keeps its full, quoted form
     assert shown_command(["/home/ana/my runs"], home="/home/ana") == "elmo '/home/ana/my runs'"
+
+
+def test_train_records_a_home_path_inside_a_setting_as_a_tilde_path():
+    from elmo.cli.train import shown_command
+
+    argv = ["train", "--set", 'run.init_from="/home/ana/bundles/wide"', "--output", "/home/anabel"]
+    assert shown_command(argv, home="/home/ana") == (
+        "elmo train --set 'run.init_from=\"~/bundles/wide\"' --output /home/anabel"
+    )
+    # only in settings: elsewhere a quoted ~ would reach elmo unexpanded
+    assert shown_command(["--output=/home/ana/runs"], home="/home/ana") == (
+        "elmo --output=/home/ana/runs"
+    )
+
+
+def test_home_as_tilde_rewrites_only_paths_that_start_at_home():
+    from elmo.training.model_card import home_as_tilde
+
+    text = '{"a": "/home/ana/x", "b": "/home/anabel/y", "c": "/srv/home/ana/z", "d": "/home/ana"}'
+    assert home_as_tilde(text, home="/home/ana/") == (
+        '{"a": "~/x", "b": "/home/anabel/y", "c": "/srv/home/ana/z", "d": "~"}'
+    )

@@ -308,6 +308,29 @@ def test_a_warm_start_begins_from_a_bundles_weights_and_records_it(trained, tmp_
     assert "warm start" not in (cold / "model" / "MODEL_CARD.md").read_text()
 
 
+def test_a_warm_start_from_below_home_is_read_from_a_tilde_path_and_recorded_as_one(
+    trained, tmp_path, monkeypatch
+):
+    first, _ = trained
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(first / "model", tmp_path / "bundles" / "b")
+    settings = [
+        "run.max_steps=1",
+        "data.batch_tokens=512",
+        "optim.warmup_steps=1",
+        f"tokenizer.model={json.dumps(str(tmp_path / 'bundles' / 'b' / 'tokenizer.model'))}",
+        'run.init_from="~/bundles/b"',
+    ]
+    run = tmp_path / "warm"
+    train(load_train_config(TINY, settings), CORPUS / "train.txt", CORPUS / "valid.txt", run)
+    record = json.loads((run / "model" / "config.json").read_text())["training"]
+    assert record["continued"]["from"] == "~/bundles/b"
+    card = (run / "model" / "MODEL_CARD.md").read_text()
+    assert "warm start: from the weights of `~/bundles/b`" in card
+    assert '"model": "~/bundles/b/tokenizer.model"' in card  # the configuration's paths too
+    assert str(tmp_path) not in card and str(tmp_path) not in (run / "warm_start.json").read_text()
+
+
 def test_a_grown_warm_start_begins_at_the_bundles_perplexity_and_says_so(trained, tmp_path):
     first, result = trained
     bundle = first / "model"
